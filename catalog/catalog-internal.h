@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Private to catalog/: the handle and the SQLite adapter helpers. */
+#pragma once
+
+#include <sqlite3.h>
+
+#include "catalog.h"
+
+struct catalog {
+	sqlite3 *db;
+	char *path;
+	char uuid[37];
+	bool readonly;
+};
+
+/* Maps an SQLite result code to a negative errno value. */
+int catalog_errno(int sqlite_rc);
+
+/* Runs SQL without results. Returns 0 or -errno. */
+int catalog_exec(struct catalog *c, const char *sql);
+
+/* Prepares a statement; returns 0 or -errno. Finalize with sqlite3_finalize(). */
+int catalog_prepare(struct catalog *c, const char *sql, sqlite3_stmt **ret);
+
+/* Brings the schema to CATALOG_SCHEMA_VERSION from `version`, in one transaction. */
+int catalog_schema_migrate(struct catalog *c, int version);
+
+static inline void sqlite3_stmt_finalizep(sqlite3_stmt **s)
+{
+	sqlite3_finalize(*s);
+}
+#define _cleanup_stmt_ _cleanup_(sqlite3_stmt_finalizep)

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * common: helpers every stillfs module may use. Depends on libc only.
+ */
+#pragma once
+
+#include "errbuf.h"
+#include "failpoint.h"
+#include "log.h"
+#include "macro.h"
+#include "mountinfo.h"
+#include "process.h"
+#include "timefmt.h"

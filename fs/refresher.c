@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Sets come and go while the view is mounted. Once a second this thread asks
+ * the catalog whether anything changed and, if so, reloads the sets and tells
+ * the kernel to forget the names at the root that appeared, vanished or moved
+ * (`latest`), so that no stale entry outlives a change by more than that.
+ * Notifications are sent from here, never from a request handler, which could
+ * deadlock on the directory the kernel holds locked for that request.
+ */
+#include <time.h>
+
+#include "view-internal.h"
+
+#define REFRESH_INTERVAL_MS 1000
+
+struct names {
+	char (*tokens)[GMT_TOKEN_LEN];
+	size_t n;
+	char latest[GMT_TOKEN_LEN];
+};
+
+static void names_take(struct view *v, struct names *ret)
+{
+	struct view_set **sets;
+	size_t n;
+
+	free(ret->tokens);
+	memset(ret, 0, sizeof(*ret));
+	if (view_sets_snapshot(v, &sets, &n) < 0)
+		return;
+	ret->tokens = calloc(n ? n : 1, sizeof(*ret->tokens));
+	if (ret->tokens) {
+		for (size_t i = 0; i < n; i++)
+			memcpy(ret->tokens[i], sets[i]->token, GMT_TOKEN_LEN);
+		ret->n = n;
+		if (n > 0)
+			memcpy(ret->latest, sets[n - 1]->token, GMT_TOKEN_LEN);
+	}
+	view_sets_release(sets, n);
+}
+
+static bool names_has(const struct names *ns, const char *token)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (streq(ns->tokens[i], token))
+			return true;
+	return false;
+}
+
+static void inval(struct view *v, const char *name)
+{
+	int r = fuse_lowlevel_notify_inval_entry(v->session, FUSE_ROOT_ID, name, strlen(name));
+
+	if (r < 0 && r != -ENOENT)
+		log_debug("cannot invalidate '%s': %s", name, strerror(-r));
+}
+
+static void notify_changes(struct view *v, const struct names *before, const struct names *after)
+{
+	if (v->single)
+		return;
+	for (size_t i = 0; i < before->n; i++)
+		if (!names_has(after, before->tokens[i]))
+			inval(v, before->tokens[i]);
+	for (size_t i = 0; i < after->n; i++)
+		if (!names_has(before, after->tokens[i]))
+			inval(v, after->tokens[i]);
+	if (!streq(before->latest, after->latest))
+		inval(v, "latest");
+	fuse_lowlevel_notify_inval_inode(v->session, FUSE_ROOT_ID, 0, 0);
+}
+
+static bool wait_stop(struct view *v)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)REFRESH_INTERVAL_MS * 1000000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&v->stop_lock);
+	while (!v->stopping)
+		if (pthread_cond_timedwait(&v->stop_cond, &v->stop_lock, &ts) == ETIMEDOUT)
+			break;
+	stop = v->stopping;
+	pthread_mutex_unlock(&v->stop_lock);
+	return stop;
+}
+
+static void *refresher_main(void *arg)
+{
+	struct view *v = arg;
+	struct names before = { 0 }, after = { 0 };
+
+	names_take(v, &before);
+	while (!wait_stop(v)) {
+		int r = view_sets_refresh(v, false);
+
+		if (r < 0) {
+			log_warning_errno(r, "cannot reload sets from the catalog");
+			continue;
+		}
+		names_take(v, &after);
+		bool changed = after.n != before.n || !streq(after.latest, before.latest);
+
+		for (size_t i = 0; !changed && i < after.n; i++)
+			changed = !streq(after.tokens[i], before.tokens[i]);
+		if (changed)
+			notify_changes(v, &before, &after);
+		free(before.tokens);
+		before = after;
+		memset(&after, 0, sizeof(after));
+	}
+	free(before.tokens);
+	return NULL;
+}
+
+int view_refresher_start(struct view *v)
+{
+	int r = pthread_create(&v->refresher, NULL, refresher_main, v);
+
+	if (r != 0)
+		return -r;
+	v->refresher_started = true;
+	return 0;
+}
+
+void view_refresher_stop(struct view *v)
+{
+	if (!v->refresher_started)
+		return;
+	pthread_mutex_lock(&v->stop_lock);
+	v->stopping = true;
+	pthread_cond_signal(&v->stop_cond);
+	pthread_mutex_unlock(&v->stop_lock);
+	pthread_join(v->refresher, NULL);
+	v->refresher_started = false;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Private to fs/: the state of a running view. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include <fuse_lowlevel.h>
+
+#include "catalog.h"
+#include "ino.h"
+#include "node.h"
+#include "view.h"
+
+struct view_volume {
+	char *name;
+	int fd; /* the snapshot's root directory; -1 when it could not be opened */
+	struct node_handle root_handle;
+	uint64_t root_ino; /* inode number of the root within the snapshot */
+	bool hide_storage; /* the root holds the placeholder of the storage subvolume */
+};
+
+struct view_set {
+	atomic_int refs;
+	int64_t seq;
+	char id[CATALOG_ID_LEN];
+	char token[GMT_TOKEN_LEN];
+	int64_t created_ns;
+	size_t n_vols;
+	struct view_volume *vols;
+};
+
+struct view {
+	const struct view_options *opts;
+	struct catalog *catalog;
+	struct node_table *nodes;
+	struct fuse_session *session;
+	struct timespec mounted_at;
+
+	pthread_rwlock_t sets_lock;
+	struct view_set **sets; /* complete sets, oldest first */
+	size_t n_sets;
+	pthread_mutex_t refresh_lock;
+	int64_t data_version;
+	bool loaded;
+
+	/* --set: the one set shown, and whether its single volume is the root */
+	bool single;
+	int64_t single_seq;
+	bool single_volume_root;
+
+	pthread_t refresher;
+	bool refresher_started;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;
+};
+
+/* Loads or reloads the sets from the catalog when it changed. Returns 0 or -errno. */
+int view_sets_refresh(struct view *v, bool force);
+/* The set with that sequence number, token, or the newest; NULL if none. Unref when done. */
+struct view_set *view_set_by_seq(struct view *v, int64_t seq);
+struct view_set *view_set_by_token(struct view *v, const char *token);
+struct view_set *view_set_latest(struct view *v);
+void view_set_unref(struct view_set *s);
+/* A referenced copy of the current list; free with view_sets_release(). */
+int view_sets_snapshot(struct view *v, struct view_set ***ret, size_t *ret_n);
+void view_sets_release(struct view_set **sets, size_t n);
+void view_sets_clear(struct view *v);
+/* The background thread that notices new and deleted sets and tells the kernel. */
+int view_refresher_start(struct view *v);
+void view_refresher_stop(struct view *v);
+
+extern const struct fuse_lowlevel_ops view_ops;

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* gc: finish what crashes left, item by item. */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "snapshot-internal.h"
+
+static void notef(snapshot_note_fn note, void *userdata, int error, const char *fmt, ...)
+	_printf_(4, 5);
+
+static void notef(snapshot_note_fn note, void *userdata, int error, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!note)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	note(userdata, error, msg);
+}
+
+static bool set_owns(struct catalog_set **sets, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < sets[i]->n_volumes; j++)
+			if (streq_ptr(sets[i]->volumes[j].snapshot, path))
+				return true;
+	return false;
+}
+
+/* Removes snapshots in one storage directory that no set owns. */
+static int sweep_storage(const char *storage, struct catalog_set **sets, size_t n,
+			 snapshot_note_fn note, void *userdata, unsigned *cleaned)
+{
+	const struct snapshot_provider *p = snapshot_provider_find("btrfs");
+	struct dirent *de;
+	DIR *d;
+	int first = 0;
+
+	d = opendir(storage);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		struct errbuf eb;
+		int r;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (asprintf(&path, "%s/%s", storage, de->d_name) < 0) {
+			first = first ?: -ENOMEM;
+			break;
+		}
+		if (set_owns(sets, n, path))
+			continue;
+		r = p->remove_orphan(path, &eb);
+		if (r < 0) {
+			notef(note, userdata, r, "%s", eb.msg);
+			first = first ?: r;
+			continue;
+		}
+		notef(note, userdata, 0, "removed snapshot '%s' that no set owns", path);
+		(*cleaned)++;
+	}
+	closedir(d);
+	return first;
+}
+
+int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsigned *ret_cleaned)
+{
+	struct catalog_set **sets = NULL;
+	char **storages = NULL;
+	unsigned cleaned = 0;
+	size_t n = 0;
+	int r, first = 0;
+
+	r = catalog_set_list(c, ~0u, &sets, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct catalog_set *s = sets[i];
+
+		if (s->state == CATALOG_SET_CREATING && process_id_alive(&s->owner))
+			continue;
+		if (s->state != CATALOG_SET_CREATING && s->state != CATALOG_SET_DELETING)
+			continue;
+		r = snapshot_set_delete(c, s, note, userdata);
+		if (r < 0) {
+			notef(note, userdata, r, "cannot finish cleaning set %s", s->id);
+			first = first ?: r;
+			continue;
+		}
+		notef(note, userdata, 0, "removed %s set %s (%s)",
+		      s->state == CATALOG_SET_CREATING ? "unfinished" : "half-deleted", s->id,
+		      s->token);
+		cleaned++;
+	}
+	catalog_sets_free(sets, n);
+
+	/* list again: only what is recorded now is owned */
+	r = catalog_set_list(c, ~0u, &sets, &n);
+	if (r < 0)
+		return first ?: r;
+	r = catalog_storage_list(c, &storages);
+	if (r < 0) {
+		catalog_sets_free(sets, n);
+		return first ?: r;
+	}
+	for (char **s = storages; *s; s++) {
+		r = sweep_storage(*s, sets, n, note, userdata, &cleaned);
+		if (r < 0) {
+			notef(note, userdata, r, "cannot sweep storage '%s'", *s);
+			first = first ?: r;
+		}
+		free(*s);
+	}
+	free(storages);
+	catalog_sets_free(sets, n);
+	if (ret_cleaned)
+		*ret_cleaned = cleaned;
+	return first;
+}

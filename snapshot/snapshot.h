@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * snapshot: making and removing snapshot sets.
+ *
+ * A provider makes a point-in-time copy of one volume (btrfs: a read-only
+ * subvolume snapshot). The flows here tie providers to the catalog: create
+ * records intent before any snapshot exists and commits after all exist;
+ * delete marks the set `deleting` before removing anything; gc finishes
+ * whatever a crash left. Only what the catalog proves is ours is removed, and
+ * only after its identity (the snapshot's UUID or its origin) is checked.
+ *
+ * libbtrfsutil lives behind this header. Depends on catalog/ and common/.
+ */
+#pragma once
+
+#include "catalog.h"
+#include "common.h"
+
+/* Name of the storage directory made at the root of a filesystem's mount. */
+#define SNAPSHOT_STORAGE_DIR ".stillfs"
+
+/* A volume as the user named it, resolved and checked. */
+struct snapshot_volume {
+	char *path;          /* canonical absolute path */
+	char *name;          /* directory name in the view, unique within the set */
+	const struct snapshot_provider *provider;
+	char *storage;       /* where this catalog keeps the volume's snapshots */
+	char *origin_uuid;   /* the provider's identity of the volume */
+};
+
+/* A provider: one const table of operations, registered by name. */
+struct snapshot_provider {
+	const char *name;
+	/*
+	 * Checks that `path` (canonical) can be protected and fills the volume's
+	 * storage (for catalog `catalog_uuid`) and origin identity. Returns 0,
+	 * -EMEDIUMTYPE when this provider does not handle the path, or -errno.
+	 */
+	int (*probe)(const char *path, const char *catalog_uuid, struct snapshot_volume *v,
+		     struct errbuf *eb);
+	/* Makes the storage directory (root-only) if missing. */
+	int (*prepare_storage)(const char *storage, struct errbuf *eb);
+	/* Takes the snapshot of `v` at `dest`; returns its identity in *ret_uuid (free()). */
+	int (*take)(const struct snapshot_volume *v, const char *dest, char **ret_uuid,
+		    struct errbuf *eb);
+	/*
+	 * Removes the snapshot of a catalog volume after checking it is the one
+	 * recorded. Returns 0 also when it no longer exists.
+	 */
+	int (*remove)(const struct catalog_volume *v, struct errbuf *eb);
+	/*
+	 * Removes a leftover at `path` inside this catalog's storage that no set
+	 * owns, if it is a snapshot this provider made. Returns 0, or -EPERM when
+	 * the entry is not recognised as ours (then it is left alone).
+	 */
+	int (*remove_orphan)(const char *path, struct errbuf *eb);
+};
+
+/* Providers by name, or NULL. */
+const struct snapshot_provider *snapshot_provider_find(const char *name);
+
+/*
+ * Resolves the volumes the user named: canonical paths, a provider for each,
+ * unique view names; refuses what cannot be protected or is given twice.
+ * Stores a new array in *ret (free with snapshot_volumes_free()).
+ */
+int snapshot_volumes_resolve(char *const *paths, size_t n, const char *catalog_uuid,
+			     struct snapshot_volume **ret, struct errbuf *eb);
+void snapshot_volumes_free(struct snapshot_volume *v, size_t n);
+
+/* Notes from long or multi-item work (gc, delete): one line each, for the caller to show. */
+typedef void (*snapshot_note_fn)(void *userdata, int error, const char *msg);
+
+/*
+ * Creates a set of the resolved volumes. On success *ret holds the complete
+ * set (free with catalog_set_free()). On failure every snapshot taken is
+ * removed and the set, if it was recorded, is marked failed with the reason.
+ */
+int snapshot_set_create(struct catalog *c, const struct snapshot_volume *vols, size_t n,
+			const char *label, struct catalog_set **ret, struct errbuf *eb);
+
+/*
+ * Deletes a set: marks it deleting, removes each snapshot (going on after a
+ * failure), then the record. A set whose snapshots could not all be removed
+ * stays `deleting` for gc to retry. Returns 0 or the first error.
+ */
+int snapshot_set_delete(struct catalog *c, const struct catalog_set *set, snapshot_note_fn note,
+			void *userdata);
+
+/*
+ * Finishes what crashes left: sets stuck in `creating` whose creator is gone,
+ * sets stuck in `deleting`, and snapshots in this catalog's storage that no set
+ * owns. Goes on item by item; returns 0 or the first error, and the number of
+ * items cleaned in *ret_cleaned.
+ */
+int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsigned *ret_cleaned);

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Shared by the stillfs command's subcommands. */
+#pragma once
+
+#include <stdio.h>
+
+#include "catalog.h"
+#include "common.h"
+
+struct cli {
+	const char *catalog_path;
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+	const char *help; /* usage and description, printed by --help */
+};
+
+/* Opens the catalog, saying clearly on stderr why it cannot be. */
+int cli_open_catalog(struct cli *cli, unsigned flags, struct catalog **ret);
+/* Finds a set by id, prefix or token, saying clearly on stderr why it cannot. */
+int cli_get_set(struct catalog *c, const char *id, struct catalog_set **ret);
+/* Refuses to go on unless running as root. */
+int cli_require_root(const char *command);
+/* Prints a command's help; returns 0. */
+int cli_help(const struct command *cmd, FILE *f);
+/* For getopt loops: a bad option or argument count; prints a hint and returns -EINVAL. */
+int cli_usage_error(const struct command *cmd, const char *fmt, ...) _printf_(2, 3);
+
+/* Minimal JSON output. */
+void json_string(FILE *f, const char *s);
+
+extern const struct command command_create, command_list, command_show, command_delete,
+	command_gc, command_mount, command_umount;

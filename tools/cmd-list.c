@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* list and show: what the catalog holds. */
+#include <getopt.h>
+
+#include "cli.h"
+
+static void json_set(FILE *f, const struct catalog_set *s)
+{
+	char created[ISO_TIME_MAX], completed[ISO_TIME_MAX];
+
+	iso_time_format(s->created_ns, created, sizeof(created));
+	fprintf(f, "{\"id\":");
+	json_string(f, s->id);
+	fprintf(f, ",\"seq\":%jd,\"token\":", (intmax_t)s->seq);
+	json_string(f, s->token);
+	fprintf(f, ",\"created\":");
+	json_string(f, created);
+	fprintf(f, ",\"completed\":");
+	if (s->completed_ns > 0 && iso_time_format(s->completed_ns, completed,
+						   sizeof(completed)) == 0)
+		json_string(f, completed);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"state\":");
+	json_string(f, catalog_set_state_to_string(s->state));
+	fprintf(f, ",\"label\":");
+	json_string(f, s->label);
+	fprintf(f, ",\"reason\":");
+	json_string(f, s->reason);
+	fprintf(f, ",\"volumes\":[");
+	for (size_t i = 0; i < s->n_volumes; i++) {
+		const struct catalog_volume *v = &s->volumes[i];
+
+		fprintf(f, "%s{\"index\":%u,\"path\":", i ? "," : "", v->index);
+		json_string(f, v->path);
+		fprintf(f, ",\"name\":");
+		json_string(f, v->name);
+		fprintf(f, ",\"provider\":");
+		json_string(f, v->provider);
+		fprintf(f, ",\"storage\":");
+		json_string(f, v->storage);
+		fprintf(f, ",\"snapshot\":");
+		json_string(f, v->snapshot);
+		fprintf(f, ",\"origin_uuid\":");
+		json_string(f, v->origin_uuid);
+		fprintf(f, ",\"snapshot_uuid\":");
+		json_string(f, v->snapshot_uuid);
+		fputc('}', f);
+	}
+	fprintf(f, "]}");
+}
+
+static int parse_common(const struct command *cmd, int argc, char **argv, bool *json)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "+jh", opts, NULL)) >= 0) {
+		switch (o) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			cli_help(cmd, stdout);
+			return 1;
+		default:
+			return cli_usage_error(cmd, "unknown option");
+		}
+	}
+	return 0;
+}
+
+static int run_list(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_catalog_ struct catalog *c = NULL;
+	struct catalog_set **sets = NULL;
+	bool json = false;
+	size_t n = 0;
+	int r;
+
+	r = parse_common(&command_list, argc, argv, &json);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (optind < argc)
+		return cli_usage_error(&command_list, "unexpected argument '%s'", argv[optind]);
+	r = cli_require_root("list");
+	if (r < 0)
+		return r;
+	r = cli_open_catalog(cli, CATALOG_READONLY, &c);
+	if (r < 0)
+		return r;
+	r = catalog_set_list(c, ~0u, &sets, &n);
+	if (r < 0)
+		return log_error_errno(r, "cannot list sets in '%s'", cli->catalog_path);
+
+	if (json) {
+		fputc('[', stdout);
+		for (size_t i = 0; i < n; i++) {
+			fputs(i ? ",\n" : "\n", stdout);
+			json_set(stdout, sets[i]);
+		}
+		fputs(n ? "\n]\n" : "]\n", stdout);
+	} else {
+		printf("%-8s  %-24s  %-8s  %-30s  %s\n", "ID", "NAME", "STATE", "VOLUMES",
+		       "LABEL");
+		for (size_t i = 0; i < n; i++) {
+			const struct catalog_set *s = sets[i];
+
+			printf("%-8s  %-24s  %-8s  ", s->id, s->token,
+			       catalog_set_state_to_string(s->state));
+			for (size_t j = 0; j < s->n_volumes; j++)
+				printf("%s%s", j ? "," : "", s->volumes[j].path);
+			printf("  %s\n", s->label ? s->label : "");
+		}
+	}
+	catalog_sets_free(sets, n);
+	return fflush(stdout) == 0 ? 0 : -EIO;
+}
+
+static int run_show(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_catalog_ struct catalog *c = NULL;
+	_cleanup_catalog_set_ struct catalog_set *s = NULL;
+	char created[ISO_TIME_MAX], completed[ISO_TIME_MAX];
+	bool json = false;
+	int r;
+
+	r = parse_common(&command_show, argc, argv, &json);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (argc - optind != 1)
+		return cli_usage_error(&command_show, "name exactly one set");
+	r = cli_require_root("show");
+	if (r < 0)
+		return r;
+	r = cli_open_catalog(cli, CATALOG_READONLY, &c);
+	if (r < 0)
+		return r;
+	r = cli_get_set(c, argv[optind], &s);
+	if (r < 0)
+		return r;
+	if (json) {
+		json_set(stdout, s);
+		fputc('\n', stdout);
+		return fflush(stdout) == 0 ? 0 : -EIO;
+	}
+	iso_time_format(s->created_ns, created, sizeof(created));
+	printf("set:        %s\n", s->id);
+	printf("name:       %s\n", s->token);
+	printf("created:    %s\n", created);
+	if (s->completed_ns > 0 &&
+	    iso_time_format(s->completed_ns, completed, sizeof(completed)) == 0)
+		printf("finished:   %s\n", completed);
+	printf("state:      %s\n", catalog_set_state_to_string(s->state));
+	if (s->label)
+		printf("label:      %s\n", s->label);
+	if (s->reason)
+		printf("reason:     %s\n", s->reason);
+	for (size_t i = 0; i < s->n_volumes; i++) {
+		const struct catalog_volume *v = &s->volumes[i];
+
+		printf("volume %u:   %s\n", v->index, v->path);
+		printf("  name:     %s\n", v->name);
+		printf("  provider: %s\n", v->provider);
+		printf("  snapshot: %s\n", v->snapshot ? v->snapshot : "(none)");
+		if (v->snapshot_uuid)
+			printf("  uuid:     %s\n", v->snapshot_uuid);
+	}
+	return fflush(stdout) == 0 ? 0 : -EIO;
+}
+
+const struct command command_list = {
+	.name = "list",
+	.run = run_list,
+	.summary = "list the sets in the catalog",
+	.help = "Usage: stillfs list [--json]\n"
+		"\n"
+		"Lists every set in the catalog, oldest first: its id, its name in the view\n"
+		"(@GMT-...), its state (creating, complete, failed, deleting), its volumes and\n"
+		"its label.\n"
+		"\n"
+		"Options:\n"
+		"  -j, --json   print a JSON array of sets, as 'stillfs show --json' prints each\n"
+		"  -h, --help   show this help\n",
+};
+
+const struct command command_show = {
+	.name = "show",
+	.run = run_show,
+	.summary = "show one set in detail",
+	.help = "Usage: stillfs show [--json] ID\n"
+		"\n"
+		"Shows a set: id, name, creation and completion times (UTC), state, label, the\n"
+		"reason it failed if it did, and for each volume its path, its name in the view,\n"
+		"its provider and where its snapshot is stored. ID is a set's id, a unique\n"
+		"prefix of it (at least 4 characters), or its @GMT-... name.\n"
+		"\n"
+		"Options:\n"
+		"  -j, --json   print one JSON object: id, seq, token, created, completed, state,\n"
+		"               label, reason, volumes[] (index, path, name, provider, storage,\n"
+		"               snapshot, origin_uuid, snapshot_uuid)\n"
+		"  -h, --help   show this help\n",
+};
