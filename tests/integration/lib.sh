@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# Shared setup for integration tests. Source it first thing:
+#
+#   . "$(dirname "$0")/lib.sh"
+#
+# It makes a private temp directory ($T), and on every exit path unmounts
+# whatever the test mounted beneath it (FUSE views first, then loop
+# filesystems), detaches the loop devices it attached, stops the processes it
+# registered, and removes $T. Every wait has a timeout.
+#
+# Environment from meson: STILLFS (the binary), STILLFS_TEST_TOOLS (the
+# directory of test helper programs), STILLFS_TOOLS_DIR, STILLFS_SOURCE_ROOT.
+
+set -euo pipefail
+
+: "${STILLFS:?STILLFS must name the stillfs binary}"
+: "${STILLFS_TEST_TOOLS:=}"
+
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/stillfs-test-$TEST_NAME.XXXXXX")
+CATALOG="$T/catalog.db"
+export STILLFS_CATALOG="$CATALOG"
+_loops=()
+_pids=()
+
+log() { printf '%s: %s\n' "$TEST_NAME" "$*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+skip() { log "SKIP: $*"; exit 77; }
+
+# Runs the stillfs binary under test with this test's catalog.
+stillfs() { "$STILLFS" --catalog "$CATALOG" "$@"; }
+
+# Registers a background pid to kill at exit.
+track_pid() { _pids+=("$1"); }
+
+_cleanup() {
+	local rc=$?
+	set +e
+	for p in "${_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${_pids[@]}"; do
+		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
+	done
+	# innermost mounts first: FUSE views, then the filesystems beneath them
+	local m
+	for _ in 1 2 3; do
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+		done < <(awk -v t="$T" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+	done
+	for l in "${_loops[@]}"; do
+		losetup -d "$l" 2>/dev/null
+	done
+	if awk -v t="$T" 'index($5, t) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+		log "warning: mounts left under $T"
+	else
+		rm -rf --one-file-system "$T"
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root"; }
+require_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "needs $c"
+	done
+}
+
+# make_btrfs NAME [SIZE]: makes a loop-backed btrfs filesystem mounted at
+# $T/NAME and prints the mount point.
+make_btrfs() {
+	local size=${2:-1G} img="$T/$1.img" mnt="$T/$1" loop
+	require_root
+	require_cmd mkfs.btrfs losetup
+	[ -e /dev/loop-control ] || skip "no loop devices"
+	truncate -s "$size" "$img"
+	mkfs.btrfs -q -f "$img" >/dev/null || fail "mkfs.btrfs $img"
+	loop=$(losetup --find --show "$img") || skip "cannot attach a loop device"
+	_loops+=("$loop")
+	mkdir -p "$mnt"
+	mount -t btrfs "$loop" "$mnt" || fail "mount $loop"
+	printf '%s\n' "$mnt"
+}
+
+# make_subvolume PATH: creates a btrfs subvolume.
+make_subvolume() { btrfs -q subvolume create "$1" >/dev/null || fail "subvolume create $1"; }
+
+# wait_for SECONDS COMMAND...: polls until COMMAND succeeds; fails on timeout.
+wait_for() {
+	local secs=$1 deadline
+	shift
+	deadline=$((SECONDS + secs))
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for: $*"
+		sleep 0.1
+	done
+}
+
+is_mounted() { mountpoint -q "$1"; }
+
+# mount_view MOUNTPOINT [ARGS...]: mounts a view and waits until it is ready.
+mount_view() {
+	local mnt=$1
+	shift
+	mkdir -p "$mnt"
+	timeout 30 "$STILLFS" --catalog "$CATALOG" mount "$@" "$mnt" || fail "stillfs mount $mnt"
+	wait_for 10 is_mounted "$mnt"
+}
+
+# snapshot_path ID [INDEX]: the underlying snapshot directory of a set's volume.
+snapshot_path() {
+	local id=$1 idx=${2:-0}
+	stillfs show --json "$id" | jq -er --argjson i "$idx" '.volumes[$i].snapshot'
+}
+
+# create_set VOLUME... : creates a set and prints its id.
+create_set() { timeout 120 "$STILLFS" --catalog "$CATALOG" create "$@"; }
+
+tool() {
+	local t=$1
+	shift
+	[ -x "$STILLFS_TEST_TOOLS/$t" ] || fail "test tool $t not built"
+	"$STILLFS_TEST_TOOLS/$t" "$@"
+}
