@@ -7,6 +7,7 @@
  * Notifications are sent from here, never from a request handler, which could
  * deadlock on the directory the kernel holds locked for that request.
  */
+#include <malloc.h>
 #include <time.h>
 
 #include "view-internal.h"
@@ -88,14 +89,35 @@ static bool wait_stop(struct view *v)
 	return stop;
 }
 
+/*
+ * When the kernel has forgotten most of the inodes it held, give the freed
+ * node memory back to the system instead of keeping it for a walk that may
+ * never come again.
+ */
+static void trim_memory(struct view *v, uint64_t *peak)
+{
+	uint64_t n = node_table_size(v->nodes);
+
+	if (n > *peak)
+		*peak = n;
+	if (*peak >= 10000 && n < *peak / 2) {
+		malloc_trim(0);
+		*peak = n;
+	}
+}
+
 static void *refresher_main(void *arg)
 {
 	struct view *v = arg;
 	struct names before = { 0 }, after = { 0 };
+	uint64_t peak = 0;
 
 	names_take(v, &before);
 	while (!wait_stop(v)) {
-		int r = view_sets_refresh(v, false);
+		int r;
+
+		trim_memory(v, &peak);
+		r = view_sets_refresh(v, false);
 
 		if (r < 0) {
 			log_warning_errno(r, "cannot reload sets from the catalog");
