@@ -20,7 +20,6 @@ TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/stillfs-test-$TEST_NAME.XXXXXX")
 CATALOG="$T/catalog.db"
 export STILLFS_CATALOG="$CATALOG"
-_loops=()
 _pids=()
 
 log() { printf '%s: %s\n' "$TEST_NAME" "$*" >&2; }
@@ -49,9 +48,12 @@ _cleanup() {
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 		done < <(awk -v t="$T" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
 	done
-	for l in "${_loops[@]}"; do
+	# loop devices are found by their backing file: make_btrfs runs in a
+	# command substitution, so it cannot record them in this shell
+	local l
+	while read -r l; do
 		losetup -d "$l" 2>/dev/null
-	done
+	done < <(losetup -l -n -O NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2, t) == 1 { print $1 }')
 	if awk -v t="$T" 'index($5, t) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
 		log "warning: mounts left under $T"
 	else
@@ -80,7 +82,6 @@ make_btrfs() {
 	truncate -s "$size" "$img"
 	mkfs.btrfs -q -f "$img" >/dev/null || fail "mkfs.btrfs $img"
 	loop=$(losetup --find --show "$img") || skip "cannot attach a loop device"
-	_loops+=("$loop")
 	mkdir -p "$mnt"
 	mount -t btrfs "$loop" "$mnt" || fail "mount $loop"
 	printf '%s\n' "$mnt"
