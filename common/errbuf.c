@@ -5,6 +5,9 @@
 #include "errbuf.h"
 
 static int errbuf_vset(struct errbuf *eb, int r, bool with_errno, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static int errbuf_vset(struct errbuf *eb, int r, bool with_errno, const char *fmt, va_list ap)
 {
 	int n;
 

@@ -136,7 +136,7 @@ static void synthetic_attr(struct view *v, const struct target *t, struct stat *
 static int file_attr(const struct target *t, int fd, const char *name, struct stat *st,
 		     uint64_t *ret_id)
 {
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0)
@@ -157,7 +157,7 @@ static int child_entry(struct view *v, const struct target *parent, int dirfd, c
 		       struct fuse_entry_param *e)
 {
 	struct node_handle h;
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	memset(e, 0, sizeof(*e));
@@ -181,7 +181,7 @@ static int volume_entry(struct view *v, struct view_set *s, size_t vi,
 			struct fuse_entry_param *e)
 {
 	struct target t = { .kind = INO_KIND_FILE, .set = s, .vol = &s->vols[vi] };
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	if (t.vol->fd < 0)
@@ -312,7 +312,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	_cleanup_target_ struct target t;
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	uint64_t id;
+	uint64_t id = 0;
 	int r;
 
 	r = resolve(v, ino, &t);
