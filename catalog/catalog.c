@@ -89,6 +89,27 @@ static int meta_get(struct catalog *c, const char *key, char *buf, size_t size)
 	return 0;
 }
 
+/* Whether the database says it is a stillfs catalog; reads only. Returns 0 or -errno. */
+static int check_application(struct catalog *c)
+{
+	int64_t n = 0;
+	char app[32];
+	int r;
+
+	/* another program's database may number its schema with user_version too */
+	r = query_int(c,
+		      "SELECT count(*) FROM pragma_table_info('meta') WHERE name IN ('key', 'value')",
+		      &n);
+	if (r < 0)
+		return r;
+	if (n != 2)
+		return -EMEDIUMTYPE;
+	r = meta_get(c, "application", app, sizeof(app));
+	if (r == -ENODATA || (r == 0 && !streq(app, "stillfs")))
+		return -EMEDIUMTYPE;
+	return r;
+}
+
 static int meta_init(struct catalog *c)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -172,7 +193,6 @@ int catalog_open(const char *path, unsigned flags, struct catalog **ret)
 	struct catalog *c;
 	bool exists = false, readonly = flags & CATALOG_READONLY;
 	int64_t version = 0, tables = 0;
-	char app[32];
 	int r, oflags;
 
 	r = probe_file(path, flags, &exists);
@@ -220,6 +240,12 @@ int catalog_open(const char *path, unsigned flags, struct catalog **ret)
 		r = -EMEDIUMTYPE;
 		goto fail;
 	}
+	/* before the journal mode is set, which would write to someone else's file */
+	if (exists) {
+		r = check_application(c);
+		if (r < 0)
+			goto fail;
+	}
 
 	if (!readonly) {
 		r = catalog_exec(c, "PRAGMA journal_mode = WAL");
@@ -252,9 +278,7 @@ int catalog_open(const char *path, unsigned flags, struct catalog **ret)
 		}
 	}
 
-	r = meta_get(c, "application", app, sizeof(app));
-	if (r == -ENODATA || (r == 0 && !streq(app, "stillfs")))
-		r = -EMEDIUMTYPE;
+	r = check_application(c);
 	if (r < 0)
 		goto fail;
 	r = meta_get(c, "uuid", c->uuid, sizeof(c->uuid));

@@ -341,7 +341,8 @@ static int set_from_row(sqlite3_stmt *st, struct catalog_set **ret)
 	token = sqlite3_column_text(st, 3);
 	state = sqlite3_column_text(st, 5);
 	boot = sqlite3_column_text(st, 9);
-	if (s->seq <= 0 || !id || strlen((const char *)id) != CATALOG_ID_LEN - 1 || !token ||
+	if (s->seq <= 0 || !id || strlen((const char *)id) != CATALOG_ID_LEN - 1 ||
+	    strspn((const char *)id, "0123456789abcdef") != CATALOG_ID_LEN - 1 || !token ||
 	    gmt_token_parse((const char *)token, &sec) < 0 || !boot ||
 	    strlen((const char *)boot) >= BOOT_ID_LEN ||
 	    catalog_set_state_from_string((const char *)state, &s->state) < 0)

@@ -22,9 +22,7 @@ reccheck_max_gen() {
 	printf '%s\n' "${BASH_REMATCH[1]}"
 }
 
-# not in $(...): make_btrfs must record its loop device in this shell for cleanup
-make_btrfs fs 1G >/dev/null
-fs=$T/fs
+fs=$(make_btrfs fs 1G)
 vol=$fs/vol
 make_subvolume "$vol"
 

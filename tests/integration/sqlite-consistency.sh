@@ -21,9 +21,7 @@ checker=$STILLFS_TOOLS_DIR/stillfs-sqlite-check
 [ -x "$writer" ] || fail "$writer not built"
 [ -x "$checker" ] || fail "$checker not built"
 
-# not in $(...): make_btrfs must record its loop device in this shell for cleanup
-make_btrfs fs 4G >/dev/null
-fs=$T/fs
+fs=$(make_btrfs fs 4G)
 vol=$fs/vol
 make_subvolume "$vol"
 
