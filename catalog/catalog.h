@@ -126,6 +126,17 @@ int catalog_volume_set_snapshot(struct catalog *c, int64_t seq, unsigned index,
 int catalog_set_update_state(struct catalog *c, int64_t seq, enum catalog_set_state state,
 			     const char *reason);
 
+/*
+ * Moves a set from state `from` to `to` only if it is still in `from`, so that
+ * of two processes racing to act on a set exactly one wins. Returns 0,
+ * -ESTALE when the set is in another state, or -ENOENT when it is gone.
+ */
+int catalog_set_transition(struct catalog *c, int64_t seq, enum catalog_set_state from,
+			   enum catalog_set_state to, const char *reason);
+
+/* Whether any set records a snapshot at `path`, read fresh. Returns 0 or -errno. */
+int catalog_snapshot_owned(struct catalog *c, const char *path, bool *ret);
+
 /* Removes the set's record. Returns 0 or -ENOENT. */
 int catalog_set_remove(struct catalog *c, int64_t seq);
 

@@ -306,6 +306,58 @@ int catalog_set_update_state(struct catalog *c, int64_t seq, enum catalog_set_st
 	return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
 }
 
+int catalog_set_transition(struct catalog *c, int64_t seq, enum catalog_set_state from,
+			   enum catalog_set_state to, const char *reason)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if (!catalog_set_state_to_string(from) || !catalog_set_state_to_string(to))
+		return -EINVAL;
+	r = catalog_prepare(c,
+			    "UPDATE snapshot_set SET state = ?, reason = coalesce(?, reason) "
+			    "WHERE seq = ? AND state = ?",
+			    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, catalog_set_state_to_string(to), -1, SQLITE_STATIC);
+	if (reason)
+		sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seq);
+	sqlite3_bind_text(st, 4, catalog_set_state_to_string(from), -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		return catalog_errno(rc);
+	if (sqlite3_changes(c->db) == 1)
+		return 0;
+	sqlite3_finalize(st);
+	st = NULL;
+	r = catalog_prepare(c, "SELECT 1 FROM snapshot_set WHERE seq = ?", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return -ESTALE;
+	return rc == SQLITE_DONE ? -ENOENT : catalog_errno(rc);
+}
+
+int catalog_snapshot_owned(struct catalog *c, const char *path, bool *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = catalog_prepare(c, "SELECT 1 FROM set_volume WHERE snapshot = ? LIMIT 1", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return catalog_errno(rc);
+	*ret = rc == SQLITE_ROW;
+	return 0;
+}
+
 int catalog_set_remove(struct catalog *c, int64_t seq)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;

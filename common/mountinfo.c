@@ -81,7 +81,8 @@ static int scan(const char *path, bool exact, struct mount_entry *ret)
 		/* later lines are mounted on top of earlier ones at the same point */
 		if (!found || len >= best) {
 			best = len;
-			*ret = e;
+			if (ret)
+				*ret = e;
 			found = true;
 		}
 	}

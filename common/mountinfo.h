@@ -20,5 +20,8 @@ struct mount_entry {
  */
 int mountinfo_find(const char *path, struct mount_entry *ret);
 
-/* Whether `path` (canonical) is itself a mount point; fills *ret when so. Returns 1, 0 or -errno. */
+/*
+ * Whether `path` (canonical) is itself a mount point; fills *ret (may be NULL)
+ * when so. Returns 1, 0 or -errno.
+ */
 int mountinfo_is_mount_point(const char *path, struct mount_entry *ret);

@@ -227,7 +227,7 @@ static bool hidden_name(const struct target *dir, const char *name)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct view *v = view_of(req);
-	_cleanup_target_ struct target t;
+	_cleanup_target_ struct target t = { 0 };
 	struct fuse_entry_param e;
 	_cleanup_close_ int fd = -1;
 	struct view_set *s;
@@ -309,7 +309,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = view_of(req);
-	_cleanup_target_ struct target t;
+	_cleanup_target_ struct target t = { 0 };
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	uint64_t id = 0;
@@ -337,7 +337,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct view *v = view_of(req);
-	_cleanup_target_ struct target t;
+	_cleanup_target_ struct target t = { 0 };
 	_cleanup_close_ int fd = -1;
 	char buf[PATH_MAX + 1];
 	ssize_t n;
@@ -367,7 +367,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = view_of(req);
-	_cleanup_target_ struct target t;
+	_cleanup_target_ struct target t = { 0 };
 	int r, fd;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
@@ -678,7 +678,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct view *v = view_of(req);
-	_cleanup_target_ struct target t;
+	_cleanup_target_ struct target t = { 0 };
 	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
 
 	if (resolve(v, ino, &t) == 0 && t.kind == INO_KIND_FILE && fstatvfs(t.vol->fd, &sv) == 0)
@@ -691,7 +691,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct view *v = view_of(req);
-	_cleanup_target_ struct target t;
+	_cleanup_target_ struct target t = { 0 };
 	_cleanup_free_ char *buf = NULL;
 	_cleanup_close_ int fd = -1;
 	char proc[64];

@@ -103,6 +103,9 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 	r = view_setup(&v, o, eb);
 	if (r < 0)
 		goto out;
+	/* SQLite connections must not cross a fork: the daemon opens its own below */
+	catalog_free(v.catalog);
+	v.catalog = NULL;
 
 	v.session = fuse_session_new(&args, &view_ops, sizeof(view_ops), &v);
 	if (!v.session) {
@@ -125,6 +128,16 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 	}
 	if (!o->foreground)
 		log_to_syslog();
+	r = catalog_open(o->catalog_path, CATALOG_READONLY, &v.catalog);
+	if (r < 0) {
+		log_error_errno(r, "cannot open catalog '%s'", o->catalog_path);
+		goto out_unmount;
+	}
+	r = view_sets_refresh(&v, true);
+	if (r < 0) {
+		log_error_errno(r, "cannot read sets from catalog '%s'", o->catalog_path);
+		goto out_unmount;
+	}
 	log_info("serving %s on '%s' from catalog '%s'",
 		 o->set_id ? o->set_id : "all sets", o->mountpoint, o->catalog_path);
 

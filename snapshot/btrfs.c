@@ -46,8 +46,7 @@ static int subvol_info(const char *path, struct btrfs_util_subvolume_info *info)
 	return btrfs_errno(e);
 }
 
-static int btrfs_probe(const char *path, const char *catalog_uuid, struct snapshot_volume *v,
-		       struct errbuf *eb)
+static int btrfs_probe(const char *path, struct snapshot_volume *v, struct errbuf *eb)
 {
 	struct btrfs_util_subvolume_info info;
 	struct mount_entry m;
@@ -75,10 +74,10 @@ static int btrfs_probe(const char *path, const char *catalog_uuid, struct snapsh
 
 	uuid_format(info.uuid, uuid);
 	v->origin_uuid = strdup(uuid);
-	if (asprintf(&v->storage, "%s%s" SNAPSHOT_STORAGE_DIR "/%s", m.mount_point,
-		     streq(m.mount_point, "/") ? "" : "/", catalog_uuid) < 0)
-		v->storage = NULL;
-	if (!v->origin_uuid || !v->storage)
+	if (asprintf(&v->storage_root, "%s%s" SNAPSHOT_STORAGE_DIR, m.mount_point,
+		     streq(m.mount_point, "/") ? "" : "/") < 0)
+		v->storage_root = NULL;
+	if (!v->origin_uuid || !v->storage_root)
 		return -ENOMEM;
 	return 0;
 }

@@ -32,30 +32,38 @@ int snapshot_set_create(struct catalog *c, const struct snapshot_volume *vols, s
 			const char *label, struct catalog_set **ret, struct errbuf *eb)
 {
 	_cleanup_free_ struct catalog_volume_spec *specs = calloc(n, sizeof(*specs));
+	_cleanup_free_ char **storages = calloc(n, sizeof(*storages));
 	_cleanup_catalog_set_ struct catalog_set *set = NULL;
 	struct process_id self;
 	sigset_t block, old;
 	int r;
 
-	if (!specs)
+	if (!specs || !storages)
 		return -ENOMEM;
 	r = process_id_get(getpid(), &self);
 	if (r < 0)
 		return errbuf_set(eb, r, "cannot read this process's identity");
 
 	for (size_t i = 0; i < n; i++) {
-		r = vols[i].provider->prepare_storage(vols[i].storage, eb);
+		if (asprintf(&storages[i], "%s/%s", vols[i].storage_root, catalog_uuid(c)) < 0) {
+			storages[i] = NULL;
+			r = -ENOMEM;
+			goto free_storages;
+		}
+		r = vols[i].provider->prepare_storage(storages[i], eb);
 		if (r < 0)
-			return r;
-		r = catalog_storage_add(c, vols[i].storage, vols[i].provider->name);
-		if (r < 0)
-			return errbuf_set(eb, r, "cannot record storage '%s' in the catalog",
-					  vols[i].storage);
+			goto free_storages;
+		r = catalog_storage_add(c, storages[i], vols[i].provider->name);
+		if (r < 0) {
+			errbuf_set(eb, r, "cannot record storage '%s' in the catalog",
+				   storages[i]);
+			goto free_storages;
+		}
 		specs[i] = (struct catalog_volume_spec){
 			.path = vols[i].path,
 			.name = vols[i].name,
 			.provider = vols[i].provider->name,
-			.storage = vols[i].storage,
+			.storage = storages[i],
 			.origin_uuid = vols[i].origin_uuid,
 		};
 	}
@@ -77,7 +85,7 @@ int snapshot_set_create(struct catalog *c, const struct snapshot_volume *vols, s
 	for (size_t i = 0; i < n; i++) {
 		char *dest;
 
-		if (asprintf(&dest, "%s/%s.%zu", vols[i].storage, set->id, i) < 0) {
+		if (asprintf(&dest, "%s/%s.%zu", storages[i], set->id, i) < 0) {
 			r = -ENOMEM;
 			goto fail;
 		}
@@ -121,5 +129,8 @@ fail:
 	rollback(c, set, eb->msg);
 out:
 	sigprocmask(SIG_SETMASK, &old, NULL);
+free_storages:
+	for (size_t i = 0; i < n; i++)
+		free(storages[i]);
 	return r;
 }

@@ -7,8 +7,9 @@ int snapshot_set_delete(struct catalog *c, const struct catalog_set *set, snapsh
 {
 	int r, first = 0;
 
+	/* only the process that moves the set to deleting goes on, unless it was already */
 	if (set->state != CATALOG_SET_DELETING) {
-		r = catalog_set_update_state(c, set->seq, CATALOG_SET_DELETING, set->reason);
+		r = catalog_set_transition(c, set->seq, set->state, CATALOG_SET_DELETING, NULL);
 		if (r < 0)
 			return r;
 	}
@@ -35,5 +36,7 @@ int snapshot_set_delete(struct catalog *c, const struct catalog_set *set, snapsh
 	}
 	if (first < 0)
 		return first;
-	return catalog_set_remove(c, set->seq);
+	r = catalog_set_remove(c, set->seq);
+	/* another process finishing the same deletion got there first */
+	return r == -ENOENT ? 0 : r;
 }

@@ -22,18 +22,14 @@ static void notef(snapshot_note_fn note, void *userdata, int error, const char *
 	note(userdata, error, msg);
 }
 
-static bool set_owns(struct catalog_set **sets, size_t n, const char *path)
-{
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < sets[i]->n_volumes; j++)
-			if (streq_ptr(sets[i]->volumes[j].snapshot, path))
-				return true;
-	return false;
-}
-
-/* Removes snapshots in one storage directory that no set owns. */
-static int sweep_storage(const char *storage, struct catalog_set **sets, size_t n,
-			 snapshot_note_fn note, void *userdata, unsigned *cleaned)
+/*
+ * Removes snapshots in one storage directory that no set owns. Ownership is
+ * read afresh for each entry after it is seen on disk: a create records the
+ * snapshot's path before it takes the snapshot, so an entry that exists and is
+ * not recorded now can only be a leftover.
+ */
+static int sweep_storage(struct catalog *c, const char *storage, snapshot_note_fn note,
+			 void *userdata, unsigned *cleaned)
 {
 	const struct snapshot_provider *p = snapshot_provider_find("btrfs");
 	struct dirent *de;
@@ -46,6 +42,7 @@ static int sweep_storage(const char *storage, struct catalog_set **sets, size_t 
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *path = NULL;
 		struct errbuf eb;
+		bool owned = false;
 		int r;
 
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
@@ -54,9 +51,19 @@ static int sweep_storage(const char *storage, struct catalog_set **sets, size_t 
 			first = first ?: -ENOMEM;
 			break;
 		}
-		if (set_owns(sets, n, path))
+		r = catalog_snapshot_owned(c, path, &owned);
+		if (r < 0) {
+			first = first ?: r;
+			break;
+		}
+		if (owned)
 			continue;
 		r = p->remove_orphan(path, &eb);
+		if (r == -EPERM) {
+			/* not ours to judge: say so, and leave it */
+			notef(note, userdata, r, "%s", eb.msg);
+			continue;
+		}
 		if (r < 0) {
 			notef(note, userdata, r, "%s", eb.msg);
 			first = first ?: r;
@@ -88,6 +95,8 @@ int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsign
 		if (s->state != CATALOG_SET_CREATING && s->state != CATALOG_SET_DELETING)
 			continue;
 		r = snapshot_set_delete(c, s, note, userdata);
+		if (r == -ESTALE)
+			continue; /* its creator committed it, or another process took it on */
 		if (r < 0) {
 			notef(note, userdata, r, "cannot finish cleaning set %s", s->id);
 			first = first ?: r;
@@ -100,17 +109,11 @@ int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsign
 	}
 	catalog_sets_free(sets, n);
 
-	/* list again: only what is recorded now is owned */
-	r = catalog_set_list(c, ~0u, &sets, &n);
+	r = catalog_storage_list(c, &storages);
 	if (r < 0)
 		return first ?: r;
-	r = catalog_storage_list(c, &storages);
-	if (r < 0) {
-		catalog_sets_free(sets, n);
-		return first ?: r;
-	}
 	for (char **s = storages; *s; s++) {
-		r = sweep_storage(*s, sets, n, note, userdata, &cleaned);
+		r = sweep_storage(c, *s, note, userdata, &cleaned);
 		if (r < 0) {
 			notef(note, userdata, r, "cannot sweep storage '%s'", *s);
 			first = first ?: r;
@@ -118,7 +121,6 @@ int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsign
 		free(*s);
 	}
 	free(storages);
-	catalog_sets_free(sets, n);
 	if (ret_cleaned)
 		*ret_cleaned = cleaned;
 	return first;

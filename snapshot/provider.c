@@ -15,13 +15,12 @@ const struct snapshot_provider *snapshot_provider_find(const char *name)
 }
 
 /* Tries each provider in turn; the first that accepts the path protects it. */
-int snapshot_provider_probe(const char *path, const char *catalog_uuid,
-			    struct snapshot_volume *v, struct errbuf *eb)
+int snapshot_provider_probe(const char *path, struct snapshot_volume *v, struct errbuf *eb)
 {
 	int r = -EMEDIUMTYPE;
 
 	for (size_t i = 0; i < ARRAY_SIZE(providers); i++) {
-		r = providers[i]->probe(path, catalog_uuid, v, eb);
+		r = providers[i]->probe(path, v, eb);
 		if (r == 0) {
 			v->provider = providers[i];
 			return 0;

@@ -7,5 +7,4 @@
 extern const struct snapshot_provider snapshot_provider_btrfs;
 
 /* Finds the provider that protects `path` and lets it fill `v`. */
-int snapshot_provider_probe(const char *path, const char *catalog_uuid,
-			    struct snapshot_volume *v, struct errbuf *eb);
+int snapshot_provider_probe(const char *path, struct snapshot_volume *v, struct errbuf *eb);

@@ -24,7 +24,8 @@ struct snapshot_volume {
 	char *path;          /* canonical absolute path */
 	char *name;          /* directory name in the view, unique within the set */
 	const struct snapshot_provider *provider;
-	char *storage;       /* where this catalog keeps the volume's snapshots */
+	char *storage_root;  /* where snapshots of this filesystem go; each catalog
+				uses its own directory beneath, named by its uuid */
 	char *origin_uuid;   /* the provider's identity of the volume */
 };
 
@@ -33,11 +34,10 @@ struct snapshot_provider {
 	const char *name;
 	/*
 	 * Checks that `path` (canonical) can be protected and fills the volume's
-	 * storage (for catalog `catalog_uuid`) and origin identity. Returns 0,
-	 * -EMEDIUMTYPE when this provider does not handle the path, or -errno.
+	 * storage root and origin identity. Returns 0, -EMEDIUMTYPE when this
+	 * provider does not handle the path, or -errno.
 	 */
-	int (*probe)(const char *path, const char *catalog_uuid, struct snapshot_volume *v,
-		     struct errbuf *eb);
+	int (*probe)(const char *path, struct snapshot_volume *v, struct errbuf *eb);
 	/* Makes the storage directory (root-only) if missing. */
 	int (*prepare_storage)(const char *storage, struct errbuf *eb);
 	/* Takes the snapshot of `v` at `dest`; returns its identity in *ret_uuid (free()). */
@@ -64,8 +64,8 @@ const struct snapshot_provider *snapshot_provider_find(const char *name);
  * unique view names; refuses what cannot be protected or is given twice.
  * Stores a new array in *ret (free with snapshot_volumes_free()).
  */
-int snapshot_volumes_resolve(char *const *paths, size_t n, const char *catalog_uuid,
-			     struct snapshot_volume **ret, struct errbuf *eb);
+int snapshot_volumes_resolve(char *const *paths, size_t n, struct snapshot_volume **ret,
+			     struct errbuf *eb);
 void snapshot_volumes_free(struct snapshot_volume *v, size_t n);
 
 /* Notes from long or multi-item work (gc, delete): one line each, for the caller to show. */
@@ -82,7 +82,8 @@ int snapshot_set_create(struct catalog *c, const struct snapshot_volume *vols, s
 /*
  * Deletes a set: marks it deleting, removes each snapshot (going on after a
  * failure), then the record. A set whose snapshots could not all be removed
- * stays `deleting` for gc to retry. Returns 0 or the first error.
+ * stays `deleting` for gc to retry. Returns 0 or the first error; -ESTALE
+ * when the set left the state it was read in (another process acted on it).
  */
 int snapshot_set_delete(struct catalog *c, const struct catalog_set *set, snapshot_note_fn note,
 			void *userdata);

@@ -15,7 +15,7 @@ void snapshot_volumes_free(struct snapshot_volume *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].path);
 		free(v[i].name);
-		free(v[i].storage);
+		free(v[i].storage_root);
 		free(v[i].origin_uuid);
 	}
 	free(v);
@@ -70,8 +70,8 @@ static int assign_name(struct snapshot_volume *v, size_t i)
 	return -EEXIST;
 }
 
-int snapshot_volumes_resolve(char *const *paths, size_t n, const char *catalog_uuid,
-			     struct snapshot_volume **ret, struct errbuf *eb)
+int snapshot_volumes_resolve(char *const *paths, size_t n, struct snapshot_volume **ret,
+			     struct errbuf *eb)
 {
 	struct snapshot_volume *v;
 	int r = 0;
@@ -108,7 +108,7 @@ int snapshot_volumes_resolve(char *const *paths, size_t n, const char *catalog_u
 						v[i].path, paths[j], paths[i]);
 				goto fail;
 			}
-		r = snapshot_provider_probe(v[i].path, catalog_uuid, &v[i], eb);
+		r = snapshot_provider_probe(v[i].path, &v[i], eb);
 		if (r == -EMEDIUMTYPE) {
 			struct errbuf why = eb ? *eb : (struct errbuf){ "not supported" };
 

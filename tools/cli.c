@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <getopt.h>
 #include <stdarg.h>
 
 #include "cli.h"
@@ -67,5 +68,13 @@ int cli_usage_error(const struct command *cmd, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_error("%s: %s (see 'stillfs %s --help')", cmd->name, msg, cmd->name);
-	return -EINVAL;
+	return CLI_USAGE_ERROR;
+}
+
+int cli_bad_option(const struct command *cmd, int argc, char **argv)
+{
+	/* getopt has just stepped past the word it could not use */
+	const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+
+	return cli_usage_error(cmd, "unknown option, or option without its value: '%s'", word);
 }

@@ -26,8 +26,13 @@ int cli_get_set(struct catalog *c, const char *id, struct catalog_set **ret);
 int cli_require_root(const char *command);
 /* Prints a command's help; returns 0. */
 int cli_help(const struct command *cmd, FILE *f);
-/* For getopt loops: a bad option or argument count; prints a hint and returns -EINVAL. */
+/* What a command returns for a usage error; the command exits with status 2. */
+#define CLI_USAGE_ERROR (-1000)
+
+/* A bad option or argument count: prints one line and returns CLI_USAGE_ERROR. */
 int cli_usage_error(const struct command *cmd, const char *fmt, ...) _printf_(2, 3);
+/* For getopt's '?': names the option that was not understood. */
+int cli_bad_option(const struct command *cmd, int argc, char **argv);
 
 /* Minimal JSON output. */
 void json_string(FILE *f, const char *s);

@@ -38,7 +38,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		case 'h':
 			return cli_help(&command_create, stdout);
 		default:
-			return cli_usage_error(&command_create, "unknown option");
+			return cli_bad_option(&command_create, argc, argv);
 		}
 	}
 	if (optind >= argc)
@@ -46,14 +46,16 @@ static int run(struct cli *cli, int argc, char **argv)
 	r = cli_require_root("create");
 	if (r < 0)
 		return r;
-	r = cli_open_catalog(cli, CATALOG_CREATE, &c);
-	if (r < 0)
-		return r;
-
+	/* refuse bad volumes before anything is made, the catalog included */
 	n = (size_t)(argc - optind);
-	r = snapshot_volumes_resolve(argv + optind, n, catalog_uuid(c), &vols, &eb);
+	r = snapshot_volumes_resolve(argv + optind, n, &vols, &eb);
 	if (r < 0) {
 		log_error("%s", eb.msg);
+		return r;
+	}
+	r = cli_open_catalog(cli, CATALOG_CREATE, &c);
+	if (r < 0) {
+		snapshot_volumes_free(vols, n);
 		return r;
 	}
 	/* finish what an earlier crash left before adding more */

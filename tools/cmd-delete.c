@@ -26,7 +26,7 @@ static int parse_help_only(const struct command *cmd, int argc, char **argv)
 			cli_help(cmd, stdout);
 			return 1;
 		}
-		return cli_usage_error(cmd, "unknown option");
+		return cli_bad_option(cmd, argc, argv);
 	}
 	return 0;
 }
@@ -59,7 +59,11 @@ static int run_delete(struct cli *cli, int argc, char **argv)
 				r = -EBUSY;
 			} else {
 				r = snapshot_set_delete(c, s, note_stderr, NULL);
-				if (r < 0)
+				if (r == -ESTALE)
+					log_error("set %s changed meanwhile (another process is "
+						  "deleting it?); not deleted",
+						  s->id);
+				else if (r < 0)
 					log_error("set %s was not fully deleted; 'stillfs gc' "
 						  "will retry",
 						  s->id);
@@ -107,8 +111,8 @@ const struct command command_delete = {
 		"snapshots after checking that it is the very snapshot the set took, then\n"
 		"removes the record. A set whose snapshots cannot all be removed stays\n"
 		"'deleting' and 'stillfs gc' retries it. A view showing the set drops it within\n"
-		"a second; files already open in it return errors. ID is an id, a unique prefix\n"
-		"of one (at least 4 characters), or an @GMT-... name.\n"
+		"a second; a file already open in it may go on reading or return errors. ID is\n"
+		"an id, a unique prefix of one (at least 4 characters), or an @GMT-... name.\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help   show this help\n"

@@ -68,7 +68,7 @@ static int parse_common(const struct command *cmd, int argc, char **argv, bool *
 			cli_help(cmd, stdout);
 			return 1;
 		default:
-			return cli_usage_error(cmd, "unknown option");
+			return cli_bad_option(cmd, argc, argv);
 		}
 	}
 	return 0;

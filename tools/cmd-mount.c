@@ -36,7 +36,7 @@ static int run_mount(struct cli *cli, int argc, char **argv)
 		case 'h':
 			return cli_help(&command_mount, stdout);
 		default:
-			return cli_usage_error(&command_mount, "unknown option");
+			return cli_bad_option(&command_mount, argc, argv);
 		}
 	}
 	if (argc - optind != 1)
@@ -74,7 +74,7 @@ static int run_umount(struct cli *cli, int argc, char **argv)
 		case 'h':
 			return cli_help(&command_umount, stdout);
 		default:
-			return cli_usage_error(&command_umount, "unknown option");
+			return cli_bad_option(&command_umount, argc, argv);
 		}
 	}
 	if (argc - optind != 1)

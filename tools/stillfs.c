@@ -72,6 +72,8 @@ int main(int argc, char **argv)
 	const char *name;
 	int r;
 
+	/* commands report bad options themselves, in one line */
+	opterr = 0;
 	if (!cli.catalog_path || !cli.catalog_path[0])
 		cli.catalog_path = CATALOG_DEFAULT_PATH;
 	if (take_catalog_option(&argc, argv, &cli.catalog_path) < 0) {
@@ -104,7 +106,7 @@ int main(int argc, char **argv)
 			log_error("cannot write output: %m");
 			r = -EIO;
 		}
-		return r == -EINVAL ? 2 : r < 0 ? 1 : 0;
+		return r == CLI_USAGE_ERROR ? 2 : r < 0 ? 1 : 0;
 	}
 	log_error("unknown command '%s' (see 'stillfs --help')", name);
 	return 2;
