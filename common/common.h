@@ -10,4 +10,5 @@
 #include "macro.h"
 #include "mountinfo.h"
 #include "process.h"
+#include "stop.h"
 #include "timefmt.h"

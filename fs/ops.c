@@ -152,11 +152,15 @@ static int file_attr(const struct target *t, int fd, const char *name, struct st
 	return 0;
 }
 
-/* Fills an entry for child `name` of directory fd, taking one lookup reference. */
-static int child_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
-		       struct fuse_entry_param *e)
+/*
+ * Fills an entry for `name` in directory `dirfd` (the directory itself when
+ * name is ""), taking one lookup reference on its node. `h` is its handle when
+ * known, else it is read from the filesystem.
+ */
+static int file_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
+		      const struct node_handle *h, struct fuse_entry_param *e)
 {
-	struct node_handle h;
+	struct node_handle found;
 	uint64_t id = 0;
 	int r;
 
@@ -164,10 +168,13 @@ static int child_entry(struct view *v, const struct target *parent, int dirfd, c
 	r = file_attr(parent, dirfd, name, &e->attr, &id);
 	if (r < 0)
 		return r;
-	r = node_handle_at(dirfd, name, &h);
-	if (r < 0)
-		return r;
-	r = node_table_ref(v->nodes, id, &h);
+	if (!h) {
+		r = node_handle_at(dirfd, name, &found);
+		if (r < 0)
+			return r;
+		h = &found;
+	}
+	r = node_table_ref(v->nodes, id, h);
 	if (r < 0)
 		return r;
 	e->ino = id;
@@ -176,28 +183,22 @@ static int child_entry(struct view *v, const struct target *parent, int dirfd, c
 	return 0;
 }
 
+static int child_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
+		       struct fuse_entry_param *e)
+{
+	return file_entry(v, parent, dirfd, name, NULL, e);
+}
+
 /* The entry of a volume's root inside its set's directory (one lookup reference). */
 static int volume_entry(struct view *v, struct view_set *s, size_t vi,
 			struct fuse_entry_param *e)
 {
 	struct target t = { .kind = INO_KIND_FILE, .set = s, .vol = &s->vols[vi] };
-	uint64_t id = 0;
-	int r;
 
 	if (t.vol->fd < 0)
 		return -EIO;
 	t.p = (struct ino_parts){ (uint64_t)s->seq, vi, t.vol->root_ino };
-	memset(e, 0, sizeof(*e));
-	r = file_attr(&t, t.vol->fd, "", &e->attr, &id);
-	if (r < 0)
-		return r;
-	r = node_table_ref(v->nodes, id, &t.vol->root_handle);
-	if (r < 0)
-		return r;
-	e->ino = id;
-	e->attr_timeout = TIMEOUT_FOREVER;
-	e->entry_timeout = TIMEOUT_FOREVER;
-	return 0;
+	return file_entry(v, &t, t.vol->fd, "", &t.vol->root_handle, e);
 }
 
 static int synthetic_entry(struct view *v, struct view_set *s, uint64_t file,

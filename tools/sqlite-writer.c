@@ -48,23 +48,6 @@ struct writer {
 	unsigned char payload[PAYLOAD_MAX];
 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-	stop_requested = 1;
-}
-
-static int install_stop_handlers(void)
-{
-	struct sigaction sa = {.sa_handler = on_stop_signal};
-
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
 static uint64_t splitmix64(uint64_t *state)
 {
 	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
@@ -397,7 +380,7 @@ int main(int argc, char **argv)
 	w.rows_per_txn = (unsigned)rows;
 	w.rng = (uint64_t)time_now_ns() ^ ((uint64_t)getpid() << 32);
 
-	r = install_stop_handlers();
+	r = stop_signals_install();
 	if (r < 0) {
 		log_error_errno(r, "cannot install signal handlers");
 		return 1;
@@ -407,7 +390,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 
-	while (!stop_requested && (limit == 0 || done < limit)) {
+	while (!stop_requested() && (limit == 0 || done < limit)) {
 		r = writer_commit_one(&w);
 		if (r < 0)
 			goto out;

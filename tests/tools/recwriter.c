@@ -23,23 +23,6 @@
 #include "common.h"
 #include "record.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-	stop_requested = 1;
-}
-
-static int install_stop_handlers(void)
-{
-	struct sigaction sa = {.sa_handler = on_stop_signal};
-
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
 static int parse_count(const char *s, uint64_t *ret)
 {
 	char *end;
@@ -142,7 +125,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	r = install_stop_handlers();
+	r = stop_signals_install();
 	if (r < 0) {
 		log_error_errno(r, "cannot install signal handlers");
 		return 1;
@@ -163,7 +146,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	for (uint64_t i = 0; i < nrecords && !stop_requested; i++) {
+	for (uint64_t i = 0; i < nrecords && !stop_requested(); i++) {
 		r = write_record(fd, i, ++generation);
 		if (r < 0) {
 			log_error_errno(r, "cannot write record %" PRIu64 " of '%s'", i, path);
@@ -171,7 +154,7 @@ int main(int argc, char **argv)
 		}
 		writes++;
 	}
-	if (ready && !stop_requested) {
+	if (ready && !stop_requested()) {
 		r = touch_ready(ready);
 		if (r < 0) {
 			log_error_errno(r, "cannot create ready file '%s'", ready);
@@ -180,7 +163,7 @@ int main(int argc, char **argv)
 	}
 
 	rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	while (!stop_requested) {
+	while (!stop_requested()) {
 		uint64_t i = sequential ? writes % nrecords : record_splitmix64(&rng) % nrecords;
 
 		r = write_record(fd, i, ++generation);
