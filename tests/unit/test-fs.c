@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests for the parts of fs/ that need no FUSE session: the inode number
+ * layout and the node table with its file handles.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ino.h"
+#include "node.h"
+#include "fast-assert.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- inode numbers --- */
+
+static const uint64_t sets[] = {1, 2, 3, 1000, INO_SET_MAX - 1, INO_SET_MAX};
+static const uint64_t vols[] = {0, 1, 2, 31, INO_VOL_MAX - 1, INO_VOL_MAX};
+static const uint64_t files[] = {
+	0, 1, 2, 3, 256, 12345678, UINT64_C(1) << 32, INO_FILE_MAX - 1, INO_FILE_MAX};
+
+START_TEST(test_ino_layout)
+{
+	ck_assert_uint_eq(INO_SET_BITS + INO_VOL_BITS + INO_FILE_BITS, 64);
+	ck_assert_uint_eq(INO_SET_MAX, 262143);
+	ck_assert_uint_eq(INO_VOL_SYNTHETIC, 63);
+	ck_assert_uint_eq(INO_VOL_MAX, 62);
+	ck_assert_uint_eq(INO_FILE_MAX, UINT64_C(1099511627775));
+}
+END_TEST
+
+START_TEST(test_ino_round_trip)
+{
+	for (size_t s = 0; s < ARRAY_SIZE(sets); s++)
+		for (size_t v = 0; v < ARRAY_SIZE(vols); v++)
+			for (size_t f = 0; f < ARRAY_SIZE(files); f++) {
+				struct ino_parts p;
+				uint64_t ino = 0;
+
+				ck_assert_int_eq(ino_encode(sets[s], vols[v], files[f], &ino), 0);
+				ck_assert_uint_ne(ino, INO_ROOT);
+				ck_assert_uint_ne(ino, 0);
+				ck_assert_int_eq(ino_decode(ino, &p), INO_KIND_FILE);
+				ck_assert_uint_eq(p.set, sets[s]);
+				ck_assert_uint_eq(p.vol, vols[v]);
+				ck_assert_uint_eq(p.file, files[f]);
+			}
+}
+END_TEST
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Different parts never give the same number: the view's hard-link rule rests on it. */
+START_TEST(test_ino_distinct)
+{
+	const size_t n = 16 * 64 * 16;
+	uint64_t *all = malloc(n * sizeof(*all));
+	size_t k = 0;
+
+	ck_assert_ptr_nonnull(all);
+	for (uint64_t s = 1; s <= 16; s++)
+		for (uint64_t v = 0; v <= INO_VOL_SYNTHETIC; v++)
+			for (uint64_t f = 0; f < 16; f++) {
+				uint64_t file = f < 8 ? f : INO_FILE_MAX - (f - 8);
+
+				fast_assert_int_eq(ino_encode(s, v, file, &all[k]), 0);
+				fast_assert_uint_ne(all[k], INO_ROOT);
+				k++;
+			}
+	fast_assert_uint_eq(k, n);
+	qsort(all, n, sizeof(*all), cmp_u64);
+	for (size_t i = 1; i < n; i++)
+		fast_assert_uint_ne(all[i], all[i - 1]);
+	free(all);
+}
+END_TEST
+
+START_TEST(test_ino_limits)
+{
+	uint64_t ino = 4242;
+
+	ck_assert_int_eq(ino_encode(INO_SET_MAX + 1, 0, 0, &ino), -EOVERFLOW);
+	ck_assert_int_eq(ino_encode(UINT64_MAX, 0, 0, &ino), -EOVERFLOW);
+	/* set numbers start at 1, which keeps every number away from the root's */
+	ck_assert_int_eq(ino_encode(0, 0, 1, &ino), -EOVERFLOW);
+	ck_assert_int_eq(ino_encode(1, INO_VOL_SYNTHETIC + 1, 0, &ino), -EOVERFLOW);
+	ck_assert_int_eq(ino_encode(1, UINT64_MAX, 0, &ino), -EOVERFLOW);
+	ck_assert_int_eq(ino_encode(1, 0, INO_FILE_MAX + 1, &ino), -EOVERFLOW);
+	ck_assert_int_eq(ino_encode(1, 0, UINT64_MAX, &ino), -EOVERFLOW);
+	ck_assert_uint_eq(ino, 4242);
+
+	ck_assert_int_eq(ino_encode(INO_SET_MAX, INO_VOL_SYNTHETIC, INO_FILE_MAX, &ino), 0);
+	ck_assert_uint_eq(ino, UINT64_MAX);
+	ck_assert_int_eq(ino_encode(1, 0, 0, &ino), 0);
+	ck_assert_uint_eq(ino, UINT64_C(1) << 46);
+}
+END_TEST
+
+START_TEST(test_ino_synthetic)
+{
+	struct ino_parts p;
+	uint64_t setdir, latest, ino;
+
+	for (size_t s = 0; s < ARRAY_SIZE(sets); s++) {
+		ck_assert_int_eq(ino_encode(sets[s], INO_VOL_SYNTHETIC, INO_SYN_SETDIR, &setdir),
+				 0);
+		ck_assert_int_eq(ino_encode(sets[s], INO_VOL_SYNTHETIC, INO_SYN_LATEST, &latest),
+				 0);
+		ck_assert_uint_ne(setdir, latest);
+
+		ck_assert_int_eq(ino_decode(setdir, &p), INO_KIND_SETDIR);
+		ck_assert_uint_eq(p.set, sets[s]);
+		ck_assert_uint_eq(p.vol, INO_VOL_SYNTHETIC);
+		ck_assert_uint_eq(p.file, INO_SYN_SETDIR);
+
+		ck_assert_int_eq(ino_decode(latest, &p), INO_KIND_LATEST);
+		ck_assert_uint_eq(p.set, sets[s]);
+		ck_assert_uint_eq(p.file, INO_SYN_LATEST);
+
+		/* other file parts of the synthetic volume name nothing */
+		for (uint64_t f = 0; f < 16; f++) {
+			if (f == INO_SYN_SETDIR || f == INO_SYN_LATEST)
+				continue;
+			ck_assert_int_eq(ino_encode(sets[s], INO_VOL_SYNTHETIC, f, &ino), 0);
+			ck_assert_int_eq(ino_decode(ino, &p), INO_KIND_INVALID);
+		}
+		ck_assert_int_eq(ino_encode(sets[s], INO_VOL_SYNTHETIC, INO_FILE_MAX, &ino), 0);
+		ck_assert_int_eq(ino_decode(ino, &p), INO_KIND_INVALID);
+
+		/* the same file part in a real volume is a file */
+		ck_assert_int_eq(ino_encode(sets[s], INO_VOL_MAX, INO_SYN_SETDIR, &ino), 0);
+		ck_assert_int_eq(ino_decode(ino, &p), INO_KIND_FILE);
+	}
+}
+END_TEST
+
+START_TEST(test_ino_root_and_invalid)
+{
+	struct ino_parts p;
+
+	ck_assert_int_eq(ino_decode(INO_ROOT, &p), INO_KIND_ROOT);
+	/* no set: nothing but the root */
+	ck_assert_int_eq(ino_decode(0, &p), INO_KIND_INVALID);
+	ck_assert_int_eq(ino_decode(2, &p), INO_KIND_INVALID);
+	ck_assert_int_eq(ino_decode(INO_FILE_MAX, &p), INO_KIND_INVALID);
+	ck_assert_int_eq(ino_decode((UINT64_C(1) << 46) - 1, &p), INO_KIND_INVALID);
+	ck_assert_uint_eq(p.set, 0);
+	ck_assert_uint_eq(p.vol, INO_VOL_SYNTHETIC);
+	ck_assert_uint_eq(p.file, INO_FILE_MAX);
+	ck_assert_int_eq(ino_decode(UINT64_MAX, &p), INO_KIND_INVALID);
+	ck_assert_uint_eq(p.set, INO_SET_MAX);
+}
+END_TEST
+
+/* --- the node table --- */
+
+static struct node_handle handle_of(uint64_t i)
+{
+	struct node_handle h = {.bytes = 8 + (unsigned)(i % 25), .type = (int)(i % 7) + 1};
+
+	for (unsigned k = 0; k < h.bytes; k++)
+		h.data[k] = (unsigned char)(i >> (8 * (k % 8))) ^ (unsigned char)k;
+	return h;
+}
+
+static void assert_handle_eq(const struct node_handle *a, const struct node_handle *b)
+{
+	fast_assert_uint_eq(a->bytes, b->bytes);
+	fast_assert_int_eq(a->type, b->type);
+	fast_assert_mem_eq(a->data, b->data, a->bytes);
+}
+
+START_TEST(test_node_ref_forget)
+{
+	struct node_table *t = NULL;
+	struct node_handle h = handle_of(7), other = handle_of(8), got;
+	const uint64_t id = (UINT64_C(5) << 46) | 77;
+
+	ck_assert_int_eq(node_table_new(&t), 0);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(node_table_size(t), 0);
+	ck_assert_int_eq(node_table_handle(t, id, &got), -ESTALE);
+
+	ck_assert_int_eq(node_table_ref(t, id, &h), 0);
+	ck_assert_uint_eq(node_table_size(t), 1);
+	/* a second lookup keeps the handle recorded first */
+	ck_assert_int_eq(node_table_ref(t, id, &other), 0);
+	ck_assert_int_eq(node_table_ref(t, id, &other), 0);
+	ck_assert_uint_eq(node_table_size(t), 1);
+	ck_assert_int_eq(node_table_handle(t, id, &got), 0);
+	assert_handle_eq(&got, &h);
+
+	/* three lookups: the node stays until all three are forgotten */
+	node_table_forget(t, id, 1);
+	ck_assert_int_eq(node_table_handle(t, id, &got), 0);
+	node_table_forget(t, id, 1);
+	ck_assert_uint_eq(node_table_size(t), 1);
+	node_table_forget(t, id, 1);
+	ck_assert_uint_eq(node_table_size(t), 0);
+	ck_assert_int_eq(node_table_handle(t, id, &got), -ESTALE);
+
+	/* forgetting more than was looked up, or what is unknown, is harmless */
+	ck_assert_int_eq(node_table_ref(t, id, &h), 0);
+	ck_assert_int_eq(node_table_ref(t, id, &h), 0);
+	node_table_forget(t, id, 5);
+	ck_assert_uint_eq(node_table_size(t), 0);
+	node_table_forget(t, id, 1);
+	node_table_forget(t, 12345, UINT64_MAX);
+	ck_assert_uint_eq(node_table_size(t), 0);
+
+	/* one big forget drops all lookups at once, as the kernel sends at unmount */
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(node_table_ref(t, id, &h), 0);
+	node_table_forget(t, id, 10);
+	ck_assert_uint_eq(node_table_size(t), 0);
+
+	node_table_free(t);
+	node_table_free(NULL);
+}
+END_TEST
+
+START_TEST(test_node_handle_copy)
+{
+	struct node_table *t = NULL;
+	struct node_handle h = handle_of(3), keep = handle_of(3), got;
+
+	ck_assert_int_eq(node_table_new(&t), 0);
+	ck_assert_int_eq(node_table_ref(t, 42, &h), 0);
+
+	/* the table holds its own copy */
+	memset(h.data, 0xee, sizeof(h.data));
+	h.bytes = 1;
+	ck_assert_int_eq(node_table_handle(t, 42, &got), 0);
+	assert_handle_eq(&got, &keep);
+
+	/* and hands out copies */
+	memset(got.data, 0, sizeof(got.data));
+	ck_assert_int_eq(node_table_handle(t, 42, &got), 0);
+	assert_handle_eq(&got, &keep);
+
+	/* a handle of the largest size */
+	h.bytes = NODE_HANDLE_MAX;
+	h.type = 0x4d;
+	for (unsigned k = 0; k < NODE_HANDLE_MAX; k++)
+		h.data[k] = (unsigned char)(0xa0 + k);
+	ck_assert_int_eq(node_table_ref(t, 43, &h), 0);
+	ck_assert_int_eq(node_table_handle(t, 43, &got), 0);
+	assert_handle_eq(&got, &h);
+
+	node_table_free(t);
+}
+END_TEST
+
+static uint64_t id_of(uint64_t i)
+{
+	uint64_t ino = 0;
+
+	/* spread over sets, volumes and files as a real walk would */
+	fast_assert_int_eq(ino_encode(1 + i % 5, i % 3, 256 + i, &ino), 0);
+	return ino;
+}
+
+START_TEST(test_node_many)
+{
+	const uint64_t n = 100000;
+	struct node_table *t = NULL;
+	struct node_handle h, got;
+
+	fast_assert_int_eq(node_table_new(&t), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		h = handle_of(i);
+		fast_assert_int_eq(node_table_ref(t, id_of(i), &h), 0);
+	}
+	fast_assert_uint_eq(node_table_size(t), n);
+
+	/* every node is found with its own handle after the table grew */
+	for (uint64_t i = 0; i < n; i++) {
+		h = handle_of(i);
+		fast_assert_int_eq(node_table_handle(t, id_of(i), &got), 0);
+		assert_handle_eq(&got, &h);
+	}
+	fast_assert_int_eq(node_table_handle(t, id_of(n), &got), -ESTALE);
+
+	/* a second lookup of the even ones; forgetting once leaves just those */
+	for (uint64_t i = 0; i < n; i += 2)
+		fast_assert_int_eq(node_table_ref(t, id_of(i), &h), 0);
+	fast_assert_uint_eq(node_table_size(t), n);
+	for (uint64_t i = 0; i < n; i++)
+		node_table_forget(t, id_of(i), 1);
+	fast_assert_uint_eq(node_table_size(t), n / 2);
+	for (uint64_t i = 0; i < n; i++) {
+		int r = node_table_handle(t, id_of(i), &got);
+
+		fast_assert_int_eq(r, i % 2 ? -ESTALE : 0);
+	}
+	for (uint64_t i = 0; i < n; i += 2)
+		node_table_forget(t, id_of(i), 1);
+	fast_assert_uint_eq(node_table_size(t), 0);
+
+	/* the emptied table takes nodes again */
+	h = handle_of(1);
+	fast_assert_int_eq(node_table_ref(t, id_of(1), &h), 0);
+	fast_assert_uint_eq(node_table_size(t), 1);
+	node_table_free(t);
+}
+END_TEST
+
+/* --- file handles on a real filesystem --- */
+
+static char dir[PATH_MAX];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/stillfs-unit-fs.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Returns false (after saying why) when this filesystem or process cannot use handles. */
+static bool handles_supported(int r, const char *what)
+{
+	if (r == -EOPNOTSUPP || r == -ENOTSUP || r == -ENOSYS || r == -EPERM) {
+		fprintf(stderr, "test-fs: skipping %s: %s on '%s'\n", what, strerror(-r), dir);
+		return false;
+	}
+	return true;
+}
+
+START_TEST(test_handle_open)
+{
+	static const char content[] = "stillfs handle test\n";
+	struct node_table *t = NULL;
+	struct node_handle h, hd, hl, copy;
+	struct stat st, st2;
+	char buf[64];
+	int dfd, fd, r;
+	ssize_t n;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	fd = openat(dfd, "file", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(symlinkat("file", dfd, "link"), 0);
+
+	r = node_handle_at(dfd, "file", &h);
+	if (!handles_supported(r, "name_to_handle_at"))
+		goto out;
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_gt(h.bytes, 0);
+	ck_assert_uint_le(h.bytes, NODE_HANDLE_MAX);
+
+	/* the handle goes through the table and opens the same file */
+	ck_assert_int_eq(node_table_new(&t), 0);
+	ck_assert_int_eq(node_table_ref(t, 99, &h), 0);
+	ck_assert_int_eq(node_table_handle(t, 99, &copy), 0);
+	node_table_free(t);
+	fd = node_handle_open(dfd, &copy, O_RDONLY);
+	if (!handles_supported(fd < 0 ? fd : 0, "open_by_handle_at"))
+		goto out;
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstatat(dfd, "file", &st, AT_SYMLINK_NOFOLLOW), 0);
+	ck_assert_int_eq(fstat(fd, &st2), 0);
+	ck_assert_uint_eq(st2.st_ino, st.st_ino);
+	ck_assert_uint_eq(st2.st_dev, st.st_dev);
+	n = read(fd, buf, sizeof(buf) - 1);
+	ck_assert_int_eq(n, (ssize_t)strlen(content));
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, content);
+	ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+	close(fd);
+
+	/* the empty name is the directory itself */
+	ck_assert_int_eq(node_handle_at(dfd, "", &hd), 0);
+	fd = node_handle_open(dfd, &hd, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st2), 0);
+	ck_assert(S_ISDIR(st2.st_mode));
+	ck_assert_int_eq(fstat(dfd, &st), 0);
+	ck_assert_uint_eq(st2.st_ino, st.st_ino);
+	close(fd);
+
+	/* a symlink is not followed */
+	ck_assert_int_eq(node_handle_at(dfd, "link", &hl), 0);
+	ck_assert(hl.bytes != h.bytes || memcmp(hl.data, h.data, h.bytes) != 0);
+	fd = node_handle_open(dfd, &hl, O_PATH);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st2), 0);
+	ck_assert(S_ISLNK(st2.st_mode));
+	close(fd);
+
+	ck_assert_int_eq(node_handle_at(dfd, "missing", &hl), -ENOENT);
+
+	/* a file that is gone is stale, never some other file */
+	ck_assert_int_eq(unlinkat(dfd, "file", 0), 0);
+	ck_assert_int_eq(node_handle_open(dfd, &h, O_RDONLY), -ESTALE);
+out:
+	close(dfd);
+}
+END_TEST
+
+static Suite *fs_suite(void)
+{
+	Suite *s = suite_create("fs");
+	TCase *tc;
+
+	tc = tcase_create("ino");
+	tcase_add_test(tc, test_ino_layout);
+	tcase_add_test(tc, test_ino_round_trip);
+	tcase_add_test(tc, test_ino_distinct);
+	tcase_add_test(tc, test_ino_limits);
+	tcase_add_test(tc, test_ino_synthetic);
+	tcase_add_test(tc, test_ino_root_and_invalid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("node");
+	tcase_add_test(tc, test_node_ref_forget);
+	tcase_add_test(tc, test_node_handle_copy);
+	tcase_add_test(tc, test_node_many);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("handle");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_handle_open);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(fs_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
