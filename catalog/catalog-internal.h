@@ -22,6 +22,10 @@ int catalog_exec(struct catalog *c, const char *sql);
 /* Prepares a statement; returns 0 or -errno. Finalize with sqlite3_finalize(). */
 int catalog_prepare(struct catalog *c, const char *sql, sqlite3_stmt **ret);
 
+/* Loads and frees what catalog_set_record_run() recorded (run.c). */
+int catalog_set_load_run(struct catalog *c, struct catalog_set *s);
+void catalog_set_release_run(struct catalog_set *s);
+
 /* Brings the schema to CATALOG_SCHEMA_VERSION from `version`, in one transaction. */
 int catalog_schema_migrate(struct catalog *c, int version);
 

@@ -27,7 +27,7 @@
 
 #include "common.h"
 
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 #define CATALOG_ID_LEN 9 /* 8 lowercase hex digits and NUL */
 #define CATALOG_DEFAULT_PATH "/var/lib/stillfs/catalog.db"
 
@@ -61,6 +61,45 @@ struct catalog_volume {
 	char *snapshot_uuid; /* provider identity of the snapshot; NULL until taken */
 };
 
+/* What one writer did in one phase. */
+struct catalog_writer_phase {
+	char *phase;   /* "prepare", "freeze", "thaw", "post", "abort" */
+	char *result;  /* "ok", "failed", "vetoed", "timed-out" */
+	char *message; /* may be NULL */
+	int64_t duration_ns;
+};
+
+/* A writer of a set and its phases, in the order they ran. */
+struct catalog_writer {
+	char *name;
+	char *path;
+	char *kind; /* "hook" or "session" */
+	size_t n_phases;
+	struct catalog_writer_phase *phases;
+};
+
+/* How a set was made: recorded once, when it is finished. */
+struct catalog_run {
+	const char *consistency; /* "application" or "crash" */
+	int64_t hold_ns;         /* how long the hold lasted; -1 without a hold */
+	char *const *holds;      /* the cgroups held */
+	size_t n_holds;
+	const struct catalog_writer *writers;
+	size_t n_writers;
+};
+
+/* A writer's latest result across sets, for `stillfs writers`. */
+struct catalog_writer_status {
+	char *path;
+	char *name;
+	char *kind;
+	char *phase;   /* the last phase it ran */
+	char *result;
+	char *message; /* may be NULL */
+	int64_t when_ns;
+	char set_id[CATALOG_ID_LEN];
+};
+
 /* A snapshot set. Free with catalog_set_free(). */
 struct catalog_set {
 	int64_t seq;              /* never reused within a catalog, from 1 */
@@ -74,6 +113,12 @@ struct catalog_set {
 	int64_t completed_ns;     /* 0 until complete or failed */
 	size_t n_volumes;
 	struct catalog_volume *volumes;
+	char *consistency;        /* "application", "crash"; NULL until recorded */
+	int64_t hold_ns;          /* -1 when there was no hold (or not yet recorded) */
+	size_t n_holds;
+	char **holds;             /* cgroups held */
+	size_t n_writers;
+	struct catalog_writer *writers;
 };
 
 /* What catalog_set_begin() needs to know of each volume. */
@@ -136,6 +181,18 @@ int catalog_set_transition(struct catalog *c, int64_t seq, enum catalog_set_stat
 
 /* Whether any set records a snapshot at `path`, read fresh. Returns 0 or -errno. */
 int catalog_snapshot_owned(struct catalog *c, const char *path, bool *ret);
+
+/*
+ * Records how the set was made (writers and their phases, the hold, the
+ * consistency level), replacing what was recorded before, and updates each
+ * writer's latest status. One transaction. Returns 0 or -errno.
+ */
+int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_run *run);
+
+/* Every writer ever recorded, by path, with its latest result. Free with catalog_writer_status_free(). */
+int catalog_writer_status_list(struct catalog *c, struct catalog_writer_status **ret,
+			       size_t *ret_n);
+void catalog_writer_status_free(struct catalog_writer_status *s, size_t n);
 
 /* Removes the set's record. Returns 0 or -ENOENT. */
 int catalog_set_remove(struct catalog *c, int64_t seq);

@@ -47,6 +47,7 @@ void catalog_set_free(struct catalog_set *set)
 	for (size_t i = 0; i < set->n_volumes; i++)
 		volume_release(&set->volumes[i]);
 	free(set->volumes);
+	catalog_set_release_run(set);
 	free(set->label);
 	free(set->reason);
 	free(set);
@@ -375,7 +376,7 @@ int catalog_set_remove(struct catalog *c, int64_t seq)
 
 #define SET_COLUMNS                                                                                \
 	"seq, id, created_ns, token, label, state, reason, owner_pid, owner_start, owner_boot, "  \
-	"completed_ns"
+	"completed_ns, consistency, hold_ns"
 
 /* Reads one row of SET_COLUMNS, validating what came from disk. */
 static int set_from_row(sqlite3_stmt *st, struct catalog_set **ret)
@@ -411,6 +412,13 @@ static int set_from_row(sqlite3_stmt *st, struct catalog_set **ret)
 	s->owner.start_time = (uint64_t)sqlite3_column_int64(st, 8);
 	strcpy(s->owner.boot_id, (const char *)boot);
 	s->completed_ns = sqlite3_column_int64(st, 10);
+	r = column_strdup(st, 11, &s->consistency);
+	if (r < 0)
+		return r;
+	if (s->consistency && !streq(s->consistency, "application") &&
+	    !streq(s->consistency, "crash"))
+		return -EBADMSG;
+	s->hold_ns = sqlite3_column_int64(st, 12);
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -486,6 +494,9 @@ static int set_query_one(struct catalog *c, sqlite3_stmt *st, struct catalog_set
 	if (rc != SQLITE_DONE)
 		return catalog_errno(rc);
 	r = set_load_volumes(c, s);
+	if (r < 0)
+		return r;
+	r = catalog_set_load_run(c, s);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(s);
@@ -574,6 +585,8 @@ int catalog_set_list(struct catalog *c, unsigned state_mask, struct catalog_set 
 			continue;
 		}
 		r = set_load_volumes(c, s);
+		if (r == 0)
+			r = catalog_set_load_run(c, s);
 		if (r < 0) {
 			catalog_set_free(s);
 			goto fail;

@@ -1,23 +1,179 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * create: intent, snapshots, commit. The set is durable as `creating` before
- * any snapshot exists and becomes `complete` only once all exist; a crash in
- * between leaves a record that gc finishes (the snapshot path is recorded
- * before the snapshot is taken, so nothing can exist that the catalog does
- * not know of).
+ * create: intent, writers, hold, snapshots, commit.
+ *
+ * The set is durable as `creating` before any snapshot exists and becomes
+ * `complete` only once all exist; a crash in between leaves a record that gc
+ * finishes (each snapshot's path is recorded before it is taken, so nothing
+ * can exist that the catalog does not know of). Nothing is written to the
+ * catalog, or anywhere else, while processes are held. A guard process
+ * outlives this one and thaws whatever it froze if it dies.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "snapshot-internal.h"
 
-static void rollback(struct catalog *c, const struct catalog_set *set, const char *reason)
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Everything one create owns while it runs. */
+struct run {
+	struct catalog *c;
+	struct snapshot_plan *p;
+	struct catalog_set *set;
+	char **storages;
+	struct writer_env env;
+	char *volumes_text;
+	struct guard *guard;
+	int64_t hold_ns;
+	char reason[WRITER_MESSAGE_MAX + 256];
+	struct errbuf *eb;
+};
+
+static bool prepared(const struct writer *w)
+{
+	return w->results[WRITER_PREPARE].result == WRITER_OK;
+}
+
+static bool froze(const struct writer *w)
+{
+	return prepared(w) && w->results[WRITER_FREEZE].result == WRITER_OK;
+}
+
+/* The first writer that did not do what was asked up to phase `upto`, for a reason line. */
+static bool writer_problem(const struct run *run, enum writer_phase upto, char *buf, size_t size)
+{
+	for (size_t i = 0; i < run->p->n_writers; i++) {
+		const struct writer *w = &run->p->writers[i];
+
+		for (int ph = WRITER_PREPARE; ph <= (int)upto; ph++) {
+			const struct writer_phase_result *res = &w->results[ph];
+
+			if (res->result == WRITER_OK)
+				continue;
+			if (res->result == WRITER_NOT_RUN && ph == WRITER_FREEZE && !prepared(w))
+				continue;
+			snprintf(buf, size, "writer '%s' %s at %s%s%s", w->name,
+				 res->result == WRITER_NOT_RUN ? "did not run"
+							       : writer_result_to_string(res->result),
+				 writer_phase_to_string((enum writer_phase)ph),
+				 res->message[0] ? ": " : "", res->message);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void run_phase(struct run *run, enum writer_phase phase, int64_t timeout_ns,
+		      bool (*which)(const struct writer *w))
+{
+	for (size_t i = 0; i < run->p->n_writers; i++) {
+		struct writer *w = &run->p->writers[i];
+
+		if (which && !which(w))
+			continue;
+		/* a hook whose freeze starts must get its thaw even if we die */
+		if (phase == WRITER_FREEZE && w->kind == WRITER_HOOK && run->guard)
+			guard_watch_hook(run->guard, w->path, run->p->post_timeout_ns);
+		writer_run(w, phase, timeout_ns, &run->env);
+	}
+}
+
+static bool freeze_started(const struct writer *w)
+{
+	return w->results[WRITER_FREEZE].result != WRITER_NOT_RUN;
+}
+
+static bool ran_prepare(const struct writer *w)
+{
+	return w->results[WRITER_PREPARE].result != WRITER_NOT_RUN;
+}
+
+/* Thaw whatever froze; always, whatever happened in between. */
+static void thaw_writers(struct run *run)
+{
+	run_phase(run, WRITER_THAW, run->p->post_timeout_ns, freeze_started);
+}
+
+static void end_writers(struct run *run, bool ok)
+{
+	if (ok)
+		run_phase(run, WRITER_POST, run->p->post_timeout_ns, prepared);
+	else
+		run_phase(run, WRITER_ABORT, run->p->post_timeout_ns, ran_prepare);
+	for (size_t i = 0; i < run->p->n_writers; i++)
+		writer_end(&run->p->writers[i], 5 * INT64_C(1000000000));
+}
+
+static const char *writer_kind_name(enum writer_kind k)
+{
+	return k == WRITER_SESSION ? "session" : "hook";
+}
+
+/* Records writers, hold and consistency; the catalog copies what it needs. */
+static int record_run(struct run *run)
+{
+	struct snapshot_plan *p = run->p;
+	_cleanup_free_ struct catalog_writer *ws = calloc(p->n_writers ? p->n_writers : 1,
+							  sizeof(*ws));
+	_cleanup_free_ struct catalog_writer_phase *phases =
+		calloc((p->n_writers ? p->n_writers : 1) * _WRITER_PHASE_MAX, sizeof(*phases));
+	bool app = p->n_writers > 0;
+	struct catalog_run cr;
+
+	if (!ws || !phases)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_writers; i++) {
+		struct writer *w = &p->writers[i];
+
+		app = app && froze(w);
+		ws[i] = (struct catalog_writer){
+			.name = w->name,
+			.path = w->path,
+			.kind = (char *)writer_kind_name(w->kind),
+			.phases = &phases[i * _WRITER_PHASE_MAX],
+		};
+		for (int ph = 0; ph < _WRITER_PHASE_MAX; ph++) {
+			struct writer_phase_result *res = &w->results[ph];
+
+			if (res->result == WRITER_NOT_RUN)
+				continue;
+			ws[i].phases[ws[i].n_phases++] = (struct catalog_writer_phase){
+				.phase = (char *)writer_phase_to_string((enum writer_phase)ph),
+				.result = (char *)writer_result_to_string(res->result),
+				.message = res->message,
+				.duration_ns = res->duration_ns,
+			};
+		}
+	}
+	cr = (struct catalog_run){
+		.consistency = app ? "application" : "crash",
+		.hold_ns = p->n_holds ? run->hold_ns : -1,
+		.holds = p->holds,
+		.n_holds = p->n_holds,
+		.writers = ws,
+		.n_writers = p->n_writers,
+	};
+	return catalog_set_record_run(run->c, run->set->seq, &cr);
+}
+
+/* Removes what this create made and marks the set failed with the reason. */
+static void rollback(struct run *run)
 {
 	_cleanup_catalog_set_ struct catalog_set *now = NULL;
 	struct errbuf eb;
 
 	/* re-read: the record holds every snapshot path we may have made */
-	if (catalog_set_get(c, set->id, &now) == 0)
+	if (catalog_set_get(run->c, run->set->id, &now) == 0)
 		for (size_t i = 0; i < now->n_volumes; i++) {
 			const struct catalog_volume *v = &now->volumes[i];
 			const struct snapshot_provider *p = snapshot_provider_find(v->provider);
@@ -25,112 +181,287 @@ static void rollback(struct catalog *c, const struct catalog_set *set, const cha
 			if (p)
 				p->remove(v, &eb);
 		}
-	catalog_set_update_state(c, set->seq, CATALOG_SET_FAILED, reason);
+	record_run(run);
+	catalog_set_update_state(run->c, run->set->seq, CATALOG_SET_FAILED, run->reason);
 }
 
-int snapshot_set_create(struct catalog *c, const struct snapshot_volume *vols, size_t n,
-			const char *label, struct catalog_set **ret, struct errbuf *eb)
+static int fail(struct run *run, int r, const char *fmt, ...) _printf_(3, 4);
+
+static int fail(struct run *run, int r, const char *fmt, ...)
 {
-	_cleanup_free_ struct catalog_volume_spec *specs = calloc(n, sizeof(*specs));
-	_cleanup_free_ char **storages = calloc(n, sizeof(*storages));
-	_cleanup_catalog_set_ struct catalog_set *set = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(run->reason, sizeof(run->reason), fmt, ap);
+	va_end(ap);
+	errbuf_setx(run->eb, r, "%s", run->reason);
+	return r;
+}
+
+static int prepare_storage(struct run *run, struct catalog_volume_spec *specs)
+{
+	struct snapshot_plan *p = run->p;
+	int r;
+
+	for (size_t i = 0; i < p->n_volumes; i++) {
+		const struct snapshot_volume *v = &p->volumes[i];
+
+		if (asprintf(&run->storages[i], "%s/%s", v->storage_root, catalog_uuid(run->c)) < 0) {
+			run->storages[i] = NULL;
+			return -ENOMEM;
+		}
+		r = v->provider->prepare_storage(run->storages[i], run->eb);
+		if (r < 0)
+			return r;
+		r = catalog_storage_add(run->c, run->storages[i], v->provider->name);
+		if (r < 0)
+			return errbuf_set(run->eb, r, "cannot record storage '%s' in the catalog",
+					  run->storages[i]);
+		specs[i] = (struct catalog_volume_spec){
+			.path = v->path,
+			.name = v->name,
+			.provider = v->provider->name,
+			.storage = run->storages[i],
+			.origin_uuid = v->origin_uuid,
+		};
+	}
+	return 0;
+}
+
+/* Records every snapshot's path before any is taken. */
+static int record_paths(struct run *run)
+{
+	for (size_t i = 0; i < run->p->n_volumes; i++) {
+		char *dest;
+		int r;
+
+		if (asprintf(&dest, "%s/%s.%zu", run->storages[i], run->set->id, i) < 0)
+			return -ENOMEM;
+		free(run->set->volumes[i].snapshot);
+		run->set->volumes[i].snapshot = dest;
+		r = catalog_volume_set_snapshot(run->c, run->set->seq, (unsigned)i, dest, NULL);
+		if (r < 0)
+			return errbuf_set(run->eb, r, "cannot record the snapshot path in the catalog");
+	}
+	return 0;
+}
+
+static int make_env(struct run *run)
+{
+	size_t len = 1;
+
+	for (size_t i = 0; i < run->p->n_volumes; i++)
+		len += strlen(run->p->volumes[i].path) + 1;
+	run->volumes_text = calloc(1, len);
+	if (!run->volumes_text)
+		return -ENOMEM;
+	for (size_t i = 0; i < run->p->n_volumes; i++) {
+		strcat(run->volumes_text, run->p->volumes[i].path);
+		strcat(run->volumes_text, "\n");
+	}
+	run->env = (struct writer_env){
+		.set_id = run->set->id,
+		.token = run->set->token,
+		.volumes = run->volumes_text,
+	};
+	return 0;
+}
+
+/*
+ * The instant itself: hold the cgroups, flush the volumes, take every
+ * snapshot, release. Nothing here writes to the catalog; the snapshots'
+ * identities are kept in uuids[] and recorded after the hold.
+ */
+static int take_snapshots(struct run *run, char **uuids)
+{
+	struct snapshot_plan *p = run->p;
+	_cleanup_free_ int *fds = calloc(p->n_volumes, sizeof(int));
+	struct hold *hold = NULL;
+	int64_t start, deadline;
+	struct errbuf heb;
+	int r = 0, hr;
+
+	if (!fds)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_volumes; i++)
+		fds[i] = open(p->volumes[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	/* flush what is dirty now, so that the sync inside the hold has little left to do */
+	for (size_t i = 0; i < p->n_volumes; i++)
+		if (fds[i] >= 0)
+			syncfs(fds[i]);
+
+	start = monotonic_ns();
+	deadline = start + p->hold_timeout_ns;
+	if (p->n_holds > 0) {
+		r = hold_begin(run->guard, p->holds, p->n_holds, deadline, &hold, &heb);
+		if (r < 0) {
+			fail(run, r, "the hold failed: %s", heb.msg);
+			goto out;
+		}
+		failpoint("hold-frozen");
+	}
+	/* what held processes wrote reaches the disk before the snapshots */
+	for (size_t i = 0; i < p->n_volumes; i++)
+		if (p->volumes[i].provider->sync && fds[i] >= 0)
+			p->volumes[i].provider->sync(&p->volumes[i], fds[i]);
+	for (size_t i = 0; i < p->n_volumes; i++) {
+		r = p->volumes[i].provider->take(&p->volumes[i], run->set->volumes[i].snapshot,
+						 &uuids[i], run->eb);
+		if (r < 0) {
+			fail(run, r, "%s", run->eb->msg);
+			break;
+		}
+		failpoint("create-after-snapshot");
+	}
+	if (hold) {
+		hr = hold_end(hold, &heb);
+		if (hr == -ETIMEDOUT && r == 0)
+			r = fail(run, hr,
+				 "the hold lasted longer than its deadline of %.1f s and was released; "
+				 "the volumes may not show one instant",
+				 (double)p->hold_timeout_ns / 1e9);
+		else if (hr < 0 && r == 0)
+			r = fail(run, hr, "releasing the hold failed: %s", heb.msg);
+	}
+	run->hold_ns = monotonic_ns() - start;
+out:
+	for (size_t i = 0; i < p->n_volumes; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
+}
+
+static int run_create(struct run *run)
+{
+	struct snapshot_plan *p = run->p;
+	_cleanup_free_ char **uuids = calloc(p->n_volumes, sizeof(char *));
+	char problem[sizeof(run->reason)];
+	int r;
+
+	if (!uuids)
+		return -ENOMEM;
+	r = make_env(run);
+	if (r < 0)
+		return r;
+
+	run_phase(run, WRITER_PREPARE, p->prepare_timeout_ns, NULL);
+	if (p->require_writers && writer_problem(run, WRITER_PREPARE, problem, sizeof(problem))) {
+		r = fail(run, -ECANCELED, "%s", problem);
+		goto writers_done;
+	}
+
+	if (p->n_writers > 0 || p->n_holds > 0) {
+		/* the guard may run hooks' thaw after we are gone: they get the set's story too */
+		setenv("STILLFS_SET_ID", run->env.set_id, 1);
+		setenv("STILLFS_SET_TOKEN", run->env.token, 1);
+		setenv("STILLFS_VOLUMES", run->env.volumes, 1);
+		r = guard_start(&run->guard);
+		if (r < 0) {
+			fail(run, r, "cannot start the guard process: %s", strerror(-r));
+			goto writers_done;
+		}
+	}
+	run_phase(run, WRITER_FREEZE, p->freeze_timeout_ns, prepared);
+	failpoint("writers-frozen");
+	if (p->require_writers && writer_problem(run, WRITER_FREEZE, problem, sizeof(problem))) {
+		r = fail(run, -ECANCELED, "%s", problem);
+		goto thaw;
+	}
+
+	r = take_snapshots(run, uuids);
+thaw:
+	thaw_writers(run);
+	if (run->guard) {
+		guard_forget(run->guard);
+		guard_release(run->guard);
+		run->guard = NULL;
+	}
+	for (size_t i = 0; r == 0 && i < p->n_volumes; i++) {
+		r = catalog_volume_set_snapshot(run->c, run->set->seq, (unsigned)i,
+						run->set->volumes[i].snapshot, uuids[i]);
+		if (r < 0)
+			fail(run, r, "cannot record the snapshot of '%s' in the catalog: %s",
+			     p->volumes[i].path, strerror(-r));
+	}
+writers_done:
+	end_writers(run, r == 0);
+	for (size_t i = 0; i < p->n_volumes; i++)
+		free(uuids[i]);
+	return r;
+}
+
+int snapshot_set_create(struct catalog *c, struct snapshot_plan *p, struct catalog_set **ret,
+			struct errbuf *eb)
+{
+	_cleanup_free_ struct catalog_volume_spec *specs = calloc(p->n_volumes, sizeof(*specs));
+	struct run run = { .c = c, .p = p, .eb = eb, .hold_ns = -1 };
 	struct process_id self;
 	sigset_t block, old;
 	int r;
 
-	if (!specs || !storages)
-		return -ENOMEM;
-	r = process_id_get(getpid(), &self);
-	if (r < 0)
-		return errbuf_set(eb, r, "cannot read this process's identity");
-
-	for (size_t i = 0; i < n; i++) {
-		if (asprintf(&storages[i], "%s/%s", vols[i].storage_root, catalog_uuid(c)) < 0) {
-			storages[i] = NULL;
-			r = -ENOMEM;
-			goto free_storages;
-		}
-		r = vols[i].provider->prepare_storage(storages[i], eb);
-		if (r < 0)
-			goto free_storages;
-		r = catalog_storage_add(c, storages[i], vols[i].provider->name);
-		if (r < 0) {
-			errbuf_set(eb, r, "cannot record storage '%s' in the catalog",
-				   storages[i]);
-			goto free_storages;
-		}
-		specs[i] = (struct catalog_volume_spec){
-			.path = vols[i].path,
-			.name = vols[i].name,
-			.provider = vols[i].provider->name,
-			.storage = storages[i],
-			.origin_uuid = vols[i].origin_uuid,
-		};
+	run.storages = calloc(p->n_volumes, sizeof(char *));
+	if (!specs || !run.storages) {
+		r = -ENOMEM;
+		goto free_storages;
 	}
+	r = process_id_get(getpid(), &self);
+	if (r < 0) {
+		errbuf_set(eb, r, "cannot read this process's identity");
+		goto free_storages;
+	}
+	r = prepare_storage(&run, specs);
+	if (r < 0)
+		goto free_storages;
 
-	/* an interrupt now would leave work for gc; finish or roll back first */
+	/* an interrupt now would leave work for gc and writers half told; finish first */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &old);
 
-	r = catalog_set_begin(c, label, specs, n, &self, &set);
+	r = catalog_set_begin(c, p->label, specs, p->n_volumes, &self, &run.set);
 	if (r < 0) {
 		errbuf_set(eb, r, "cannot record the new set in the catalog");
 		goto out;
 	}
 	failpoint("create-after-intent");
-
-	for (size_t i = 0; i < n; i++) {
-		char *dest;
-
-		if (asprintf(&dest, "%s/%s.%zu", storages[i], set->id, i) < 0) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		free(set->volumes[i].snapshot);
-		set->volumes[i].snapshot = dest;
-		r = catalog_volume_set_snapshot(c, set->seq, (unsigned)i, dest, NULL);
-		if (r < 0) {
-			errbuf_set(eb, r, "cannot record the snapshot path in the catalog");
-			goto fail;
-		}
+	r = record_paths(&run);
+	if (r < 0) {
+		fail(&run, r, "%s", eb->msg);
+		goto fail;
 	}
 	failpoint("create-before-snapshot");
 
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *uuid = NULL;
-		const char *dest = set->volumes[i].snapshot;
-
-		r = vols[i].provider->take(&vols[i], dest, &uuid, eb);
-		if (r < 0)
-			goto fail;
-		failpoint("create-after-snapshot");
-		r = catalog_volume_set_snapshot(c, set->seq, (unsigned)i, dest, uuid);
-		if (r < 0) {
-			errbuf_set(eb, r, "cannot record the snapshot of '%s' in the catalog",
-				   vols[i].path);
-			goto fail;
-		}
-	}
-
-	r = catalog_set_update_state(c, set->seq, CATALOG_SET_COMPLETE, NULL);
+	r = run_create(&run);
+	if (r < 0)
+		goto fail;
+	r = record_run(&run);
 	if (r < 0) {
-		errbuf_set(eb, r, "cannot mark set %s complete in the catalog", set->id);
+		fail(&run, r, "cannot record the writers' results: %s", strerror(-r));
+		goto fail;
+	}
+	r = catalog_set_update_state(c, run.set->seq, CATALOG_SET_COMPLETE, NULL);
+	if (r < 0) {
+		fail(&run, r, "cannot mark set %s complete in the catalog: %s", run.set->id,
+		     strerror(-r));
 		goto fail;
 	}
 	failpoint("create-after-commit");
-	r = catalog_set_get(c, set->id, ret);
+	r = catalog_set_get(c, run.set->id, ret);
 	if (r < 0)
-		errbuf_set(eb, r, "cannot read back set %s", set->id);
+		errbuf_set(eb, r, "cannot read back set %s", run.set->id);
 	goto out;
 fail:
-	rollback(c, set, eb->msg);
+	rollback(&run);
 out:
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	catalog_set_free(run.set);
+	free(run.volumes_text);
 free_storages:
-	for (size_t i = 0; i < n; i++)
-		free(storages[i]);
+	for (size_t i = 0; run.storages && i < p->n_volumes; i++)
+		free(run.storages[i]);
+	free(run.storages);
 	return r;
 }

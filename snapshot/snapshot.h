@@ -40,6 +40,12 @@ struct snapshot_provider {
 	int (*probe)(const char *path, struct snapshot_volume *v, struct errbuf *eb);
 	/* Makes the storage directory (root-only) if missing. */
 	int (*prepare_storage)(const char *storage, struct errbuf *eb);
+	/*
+	 * Inside the hold, before take: makes what held processes wrote durable
+	 * for the snapshot (`fd` is the volume's directory). NULL when take
+	 * does that itself.
+	 */
+	int (*sync)(const struct snapshot_volume *v, int fd);
 	/* Takes the snapshot of `v` at `dest`; returns its identity in *ret_uuid (free()). */
 	int (*take)(const struct snapshot_volume *v, const char *dest, char **ret_uuid,
 		    struct errbuf *eb);
@@ -71,13 +77,68 @@ void snapshot_volumes_free(struct snapshot_volume *v, size_t n);
 /* Notes from long or multi-item work (gc, delete): one line each, for the caller to show. */
 typedef void (*snapshot_note_fn)(void *userdata, int error, const char *msg);
 
+/* How to make a set, as the user asked. Timeouts of 0 take the defaults. */
+struct snapshot_create_options {
+	const char *label;
+	const char *writers_dir;      /* NULL: no directory */
+	char *const *writer_paths;    /* --writer */
+	size_t n_writer_paths;
+	bool require_writers;         /* any writer failure fails the set */
+	char *const *holds;           /* --hold: cgroup directories or unit:NAME */
+	size_t n_holds;
+	int64_t prepare_timeout_ns;   /* default 10 minutes */
+	int64_t freeze_timeout_ns;    /* default 60 s, as VSS */
+	int64_t hold_timeout_ns;      /* default 10 s, as VSS */
+	int64_t post_timeout_ns;      /* default 60 s (thaw, post and abort) */
+	snapshot_note_fn note;        /* told of skipped writers and the like; may be NULL */
+	void *userdata;
+};
+
+#define SNAPSHOT_DEFAULT_WRITERS_DIR "/etc/stillfs/writers.d"
+#define SNAPSHOT_DEFAULT_PREPARE_TIMEOUT_NS (600 * INT64_C(1000000000))
+#define SNAPSHOT_DEFAULT_FREEZE_TIMEOUT_NS (60 * INT64_C(1000000000))
+#define SNAPSHOT_DEFAULT_HOLD_TIMEOUT_NS (10 * INT64_C(1000000000))
+#define SNAPSHOT_DEFAULT_POST_TIMEOUT_NS (60 * INT64_C(1000000000))
+
+/* A registered writer, as `stillfs writers` lists it. */
+struct snapshot_writer_info {
+	char *path;
+	char *name;
+	const char *kind; /* "hook" or "session" (static) */
+};
+
 /*
- * Creates a set of the resolved volumes. On success *ret holds the complete
- * set (free with catalog_set_free()). On failure every snapshot taken is
- * removed and the set, if it was recorded, is marked failed with the reason.
+ * The writers in `dir` (NULL: none), as create would run them; non-executable
+ * files are reported through `note` and left out. Free with
+ * snapshot_writer_infos_free().
  */
-int snapshot_set_create(struct catalog *c, const struct snapshot_volume *vols, size_t n,
-			const char *label, struct catalog_set **ret, struct errbuf *eb);
+int snapshot_writers_list(const char *dir, struct snapshot_writer_info **ret, size_t *ret_n,
+			  void (*note)(const char *msg), struct errbuf *eb);
+void snapshot_writer_infos_free(struct snapshot_writer_info *w, size_t n);
+
+/* Volumes, writers and held cgroups, resolved and checked before anything is made. */
+struct snapshot_plan;
+
+/*
+ * Checks everything the user asked for: the volumes (as
+ * snapshot_volumes_resolve()), the writers (executable), the cgroups to hold
+ * (cgroup v2, not the root, not containing stillfs). Refusals are described
+ * in *eb. Free the plan with snapshot_plan_free().
+ */
+int snapshot_plan_new(char *const *volumes, size_t n_volumes,
+		      const struct snapshot_create_options *o, struct snapshot_plan **ret,
+		      struct errbuf *eb);
+void snapshot_plan_free(struct snapshot_plan *p);
+
+/*
+ * Creates a set: intent in the catalog, writers' prepare and freeze, the
+ * hold, the snapshots, thaw, post, commit. On success *ret holds the set
+ * (complete; its consistency says whether every writer froze). On failure
+ * every snapshot taken is removed, writers are told to abort, and the set, if
+ * it was recorded, is marked failed with the reason.
+ */
+int snapshot_set_create(struct catalog *c, struct snapshot_plan *p, struct catalog_set **ret,
+			struct errbuf *eb);
 
 /*
  * Deletes a set: marks it deleting, removes each snapshot (going on after a

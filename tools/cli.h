@@ -38,4 +38,4 @@ int cli_bad_option(const struct command *cmd, int argc, char **argv);
 void json_string(FILE *f, const char *s);
 
 extern const struct command command_create, command_list, command_show, command_delete,
-	command_gc, command_mount, command_umount;
+	command_gc, command_mount, command_umount, command_writers;

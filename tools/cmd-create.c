@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <getopt.h>
+#include <signal.h>
 
 #include "cli.h"
 #include "snapshot.h"
@@ -12,28 +13,105 @@ static void note_stderr(void *userdata, int error, const char *msg)
 		log_info("%s", msg);
 }
 
+/* Parses seconds (fractions allowed, 0 < s <= 1 day) into nanoseconds. */
+static int parse_seconds(const char *s, int64_t *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v > 86400)
+		return -EINVAL;
+	*ret = (int64_t)(v * 1e9);
+	return 0;
+}
+
+static int add_arg(char ***v, size_t *n, char *arg)
+{
+	char **grown = reallocarray(*v, *n + 1, sizeof(**v));
+
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	(*v)[(*n)++] = arg;
+	return 0;
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
+	enum {
+		OPT_WRITERS_DIR = 0x100,
+		OPT_NO_WRITERS,
+		OPT_REQUIRE_WRITERS,
+		OPT_HOLD_TIMEOUT,
+		OPT_FREEZE_TIMEOUT,
+		OPT_PREPARE_TIMEOUT,
+		OPT_POST_TIMEOUT,
+	};
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
+		{ "writer", required_argument, NULL, 'w' },
+		{ "writers-dir", required_argument, NULL, OPT_WRITERS_DIR },
+		{ "no-writers", no_argument, NULL, OPT_NO_WRITERS },
+		{ "require-writers", no_argument, NULL, OPT_REQUIRE_WRITERS },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "hold-timeout", required_argument, NULL, OPT_HOLD_TIMEOUT },
+		{ "freeze-timeout", required_argument, NULL, OPT_FREEZE_TIMEOUT },
+		{ "prepare-timeout", required_argument, NULL, OPT_PREPARE_TIMEOUT },
+		{ "post-timeout", required_argument, NULL, OPT_POST_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
+	struct snapshot_create_options so = {
+		.writers_dir = SNAPSHOT_DEFAULT_WRITERS_DIR,
+		.note = note_stderr,
+	};
+	_cleanup_free_ char **writers = NULL, **holds = NULL;
 	_cleanup_catalog_ struct catalog *c = NULL;
 	_cleanup_catalog_set_ struct catalog_set *set = NULL;
-	struct snapshot_volume *vols = NULL;
-	const char *label = NULL;
+	struct snapshot_plan *plan = NULL;
 	struct errbuf eb = { "" };
-	size_t n;
+	int64_t *timeout;
 	int r, o;
 
-	while ((o = getopt_long(argc, argv, "+l:h", opts, NULL)) >= 0) {
+	while ((o = getopt_long(argc, argv, "+l:w:H:h", opts, NULL)) >= 0) {
 		switch (o) {
 		case 'l':
 			if (strlen(optarg) > 256 || strchr(optarg, '\n'))
 				return cli_usage_error(&command_create,
 						       "a label is one line of at most 256 bytes");
-			label = optarg;
+			so.label = optarg;
+			break;
+		case 'w':
+			if (add_arg(&writers, &so.n_writer_paths, optarg) < 0)
+				return -ENOMEM;
+			break;
+		case OPT_WRITERS_DIR:
+			so.writers_dir = optarg;
+			break;
+		case OPT_NO_WRITERS:
+			so.writers_dir = NULL;
+			break;
+		case OPT_REQUIRE_WRITERS:
+			so.require_writers = true;
+			break;
+		case 'H':
+			if (add_arg(&holds, &so.n_holds, optarg) < 0)
+				return -ENOMEM;
+			break;
+		case OPT_HOLD_TIMEOUT:
+		case OPT_FREEZE_TIMEOUT:
+		case OPT_PREPARE_TIMEOUT:
+		case OPT_POST_TIMEOUT:
+			timeout = o == OPT_HOLD_TIMEOUT	     ? &so.hold_timeout_ns
+				  : o == OPT_FREEZE_TIMEOUT  ? &so.freeze_timeout_ns
+				  : o == OPT_PREPARE_TIMEOUT ? &so.prepare_timeout_ns
+							     : &so.post_timeout_ns;
+			if (parse_seconds(optarg, timeout) < 0)
+				return cli_usage_error(&command_create,
+						       "'%s' is not a number of seconds (0 < s <= 86400)",
+						       optarg);
 			break;
 		case 'h':
 			return cli_help(&command_create, stdout);
@@ -43,63 +121,106 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error(&command_create, "name at least one volume");
+	so.writer_paths = writers;
+	so.holds = holds;
 	r = cli_require_root("create");
 	if (r < 0)
 		return r;
-	/* refuse bad volumes before anything is made, the catalog included */
-	n = (size_t)(argc - optind);
-	r = snapshot_volumes_resolve(argv + optind, n, &vols, &eb);
+
+	/* refuse bad volumes, writers and cgroups before anything is made, the catalog included */
+	r = snapshot_plan_new(argv + optind, (size_t)(argc - optind), &so, &plan, &eb);
 	if (r < 0) {
 		log_error("%s", eb.msg);
 		return r;
 	}
 	r = cli_open_catalog(cli, CATALOG_CREATE, &c);
-	if (r < 0) {
-		snapshot_volumes_free(vols, n);
-		return r;
-	}
+	if (r < 0)
+		goto out;
 	/* finish what an earlier crash left before adding more */
 	r = snapshot_gc(c, note_stderr, NULL, NULL);
 	if (r < 0)
 		log_warning_errno(r, "cleaning up earlier sets did not finish");
 
-	r = snapshot_set_create(c, vols, n, label, &set, &eb);
-	snapshot_volumes_free(vols, n);
+	/* a session writer that dies must not kill us with SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	r = snapshot_set_create(c, plan, &set, &eb);
 	if (r < 0) {
 		log_error("cannot create the set: %s", eb.msg);
-		return r;
+		goto out;
 	}
 	printf("%s\n", set->id);
+	if (set->consistency && streq(set->consistency, "crash") && set->n_writers > 0)
+		log_warning("set %s is crash-consistent only: not every writer froze "
+			    "(see 'stillfs show %s')",
+			    set->id, set->id);
 	if (isatty(STDERR_FILENO))
-		log_info("set %s (%s) of %zu volume%s is complete", set->id, set->token,
-			 set->n_volumes, set->n_volumes == 1 ? "" : "s");
-	return 0;
+		log_info("set %s (%s) of %zu volume%s is complete, %s-consistent", set->id,
+			 set->token, set->n_volumes, set->n_volumes == 1 ? "" : "s",
+			 set->consistency ? set->consistency : "crash");
+out:
+	snapshot_plan_free(plan);
+	return r;
 }
 
 const struct command command_create = {
 	.name = "create",
 	.run = run,
 	.summary = "take a snapshot set of one or more volumes",
-	.help = "Usage: stillfs create [--label LABEL] VOLUME...\n"
+	.help = "Usage: stillfs create [OPTIONS] VOLUME...\n"
 		"\n"
-		"Takes a snapshot set: one read-only btrfs snapshot of each VOLUME, recorded in\n"
-		"the catalog as one set. A VOLUME is the path of a btrfs subvolume. Snapshots are\n"
-		"stored on the volume's own filesystem in the root-only directory\n"
-		"<mount point>/.stillfs/<catalog id>/ and are never shown in the view.\n"
+		"Takes a snapshot set: one read-only btrfs snapshot of each VOLUME (the path of a\n"
+		"btrfs subvolume), all of one instant, recorded in the catalog as one set.\n"
+		"Snapshots are stored on each volume's own filesystem in the root-only\n"
+		"directory <mount point>/.stillfs/<catalog id>/ and never shown in the view.\n"
 		"\n"
-		"The set is written to the catalog as 'creating' before any snapshot exists and\n"
-		"marked 'complete' once all exist; if anything fails, the snapshots already\n"
-		"taken are removed and the set is kept as 'failed' with the reason. Sets left\n"
-		"half-made by a crash are cleaned up first (see 'stillfs gc').\n"
+		"The sequence, each step bounded by a deadline:\n"
+		"  1. the set is recorded as 'creating' (sets left half-made by a crash are\n"
+		"     cleaned up first, as 'stillfs gc' does)\n"
+		"  2. writers: 'prepare' (slow work: checkpoints, flushes), then 'freeze'\n"
+		"  3. the hold: the processes of each --hold cgroup are frozen with the cgroup v2\n"
+		"     freezer, the volumes' filesystems are synced, every snapshot is taken, the\n"
+		"     cgroups are thawed; no write of a held process is in flight meanwhile, so\n"
+		"     every volume shows the same instant\n"
+		"  4. writers: 'thaw' (always, for every writer whose freeze started), then\n"
+		"     'post', or 'abort' when the set fails\n"
+		"  5. the set is marked 'complete', 'application'-consistent when every writer\n"
+		"     froze, else 'crash'-consistent\n"
+		"A guard process outlives stillfs: if stillfs dies or the hold overruns its\n"
+		"deadline, it thaws the cgroups and runs the thaw of hook writers. Nothing is\n"
+		"written to the catalog or logs while processes are held. On failure the\n"
+		"snapshots already taken are removed and the set is kept as 'failed' with the\n"
+		"reason.\n"
 		"\n"
-		"Each set is named in the view by its UTC time, @GMT-YYYY.MM.DD-HH.MM.SS; a set\n"
-		"created in the same second as another waits for the next second, so that\n"
-		"every name stands for one instant.\n"
+		"Writers are executables in the writers directory (default\n"
+		SNAPSHOT_DEFAULT_WRITERS_DIR ") and those named with --writer. A hook is run\n"
+		"once per phase as 'WRITER PHASE' (exit 0: done, 3: veto, other: failure; its\n"
+		"last line of output is its message). A writer whose file name ends in\n"
+		"'.session' is started once as 'WRITER session' and kept alive from prepare to\n"
+		"post: it reads each phase name on a line and answers 'ok [MESSAGE]', 'fail\n"
+		"MESSAGE' or 'veto MESSAGE'; when its input closes it must release what it\n"
+		"holds. Writers get STILLFS_PHASE, STILLFS_SET_ID, STILLFS_SET_TOKEN and\n"
+		"STILLFS_VOLUMES (one path per line). A writer that misses a deadline gets\n"
+		"SIGTERM, then SIGKILL 2 s later, and is recorded as timed out.\n"
+		"\n"
+		"Each set is named by its UTC time, @GMT-YYYY.MM.DD-HH.MM.SS; a set created in\n"
+		"the same second as another waits for the next second.\n"
 		"\n"
 		"Options:\n"
-		"  -l, --label LABEL   a note kept with the set (one line, up to 256 bytes)\n"
-		"  -h, --help          show this help\n"
+		"  -l, --label LABEL        a note kept with the set (one line, up to 256 bytes)\n"
+		"  -w, --writer PATH        also run this writer (repeatable)\n"
+		"      --writers-dir DIR    the writers directory\n"
+		"      --no-writers         use no writers directory\n"
+		"      --require-writers    fail the set when any writer fails, vetoes or times out\n"
+		"                           (default: keep it, recorded as crash-consistent)\n"
+		"  -H, --hold CGROUP        hold this cgroup v2 directory, or unit:NAME.service\n"
+		"                           for a systemd unit's cgroup (repeatable)\n"
+		"      --hold-timeout S     longest hold, in seconds (default 10)\n"
+		"      --freeze-timeout S   deadline of each writer's freeze (default 60)\n"
+		"      --prepare-timeout S  deadline of each writer's prepare (default 600)\n"
+		"      --post-timeout S     deadline of thaw, post and abort (default 60)\n"
+		"  -h, --help               show this help\n"
 		"\n"
-		"Prints the new set's id on standard output. Exit status: 0 when the set is\n"
-		"complete, 1 otherwise.\n",
+		"SIGINT and SIGTERM wait until the set is finished or rolled back. Prints the\n"
+		"new set's id on standard output. Exit status: 0 when the set is complete\n"
+		"(whatever its consistency), 1 otherwise, 2 for a usage error.\n",
 };

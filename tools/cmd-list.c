@@ -47,6 +47,42 @@ static void json_set(FILE *f, const struct catalog_set *s)
 		json_string(f, v->snapshot_uuid);
 		fputc('}', f);
 	}
+	fprintf(f, "],\"consistency\":");
+	json_string(f, s->consistency);
+	fprintf(f, ",\"hold_ns\":");
+	if (s->hold_ns >= 0)
+		fprintf(f, "%jd", (intmax_t)s->hold_ns);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"holds\":[");
+	for (size_t i = 0; i < s->n_holds; i++) {
+		fputs(i ? "," : "", f);
+		json_string(f, s->holds[i]);
+	}
+	fprintf(f, "],\"writers\":[");
+	for (size_t i = 0; i < s->n_writers; i++) {
+		const struct catalog_writer *w = &s->writers[i];
+
+		fprintf(f, "%s{\"name\":", i ? "," : "");
+		json_string(f, w->name);
+		fprintf(f, ",\"path\":");
+		json_string(f, w->path);
+		fprintf(f, ",\"kind\":");
+		json_string(f, w->kind);
+		fprintf(f, ",\"phases\":{");
+		for (size_t j = 0; j < w->n_phases; j++) {
+			const struct catalog_writer_phase *p = &w->phases[j];
+
+			fputs(j ? "," : "", f);
+			json_string(f, p->phase);
+			fprintf(f, ":{\"result\":");
+			json_string(f, p->result);
+			fprintf(f, ",\"message\":");
+			json_string(f, p->message);
+			fprintf(f, ",\"duration_ns\":%jd}", (intmax_t)p->duration_ns);
+		}
+		fprintf(f, "}}");
+	}
 	fprintf(f, "]}");
 }
 
@@ -160,6 +196,25 @@ static int run_show(struct cli *cli, int argc, char **argv)
 		printf("label:      %s\n", s->label);
 	if (s->reason)
 		printf("reason:     %s\n", s->reason);
+	printf("consistency: %s\n", s->consistency ? s->consistency : "(not recorded)");
+	if (s->hold_ns >= 0) {
+		printf("hold:       %.1f ms of", (double)s->hold_ns / 1e6);
+		for (size_t i = 0; i < s->n_holds; i++)
+			printf(" %s", s->holds[i]);
+		printf("\n");
+	}
+	for (size_t i = 0; i < s->n_writers; i++) {
+		const struct catalog_writer *w = &s->writers[i];
+
+		printf("writer:     %s (%s, %s)\n", w->name, w->kind, w->path);
+		for (size_t j = 0; j < w->n_phases; j++) {
+			const struct catalog_writer_phase *p = &w->phases[j];
+
+			printf("  %-8s  %-9s %8.1f ms%s%s\n", p->phase, p->result,
+			       (double)p->duration_ns / 1e6, p->message ? "  " : "",
+			       p->message ? p->message : "");
+		}
+	}
 	for (size_t i = 0; i < s->n_volumes; i++) {
 		const struct catalog_volume *v = &s->volumes[i];
 
@@ -195,13 +250,17 @@ const struct command command_show = {
 	.help = "Usage: stillfs show [--json] ID\n"
 		"\n"
 		"Shows a set: id, name, creation and completion times (UTC), state, label, the\n"
-		"reason it failed if it did, and for each volume its path, its name in the view,\n"
-		"its provider and where its snapshot is stored. ID is a set's id, a unique\n"
+		"reason it failed if it did, its consistency (application or crash), the hold's\n"
+		"duration and cgroups, each writer's result, message and duration per phase,\n"
+		"and for each volume its path, its name in the view, its provider and where its\n"
+		"snapshot is stored. ID is a set's id, a unique\n"
 		"prefix of it (at least 4 characters), or its @GMT-... name.\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json   print one JSON object: id, seq, token, created, completed, state,\n"
 		"               label, reason, volumes[] (index, path, name, provider, storage,\n"
-		"               snapshot, origin_uuid, snapshot_uuid)\n"
+		"               snapshot, origin_uuid, snapshot_uuid), consistency, hold_ns,\n"
+		"               holds[], writers[] (name, path, kind, phases{PHASE: result,\n"
+		"               message, duration_ns})\n"
 		"  -h, --help   show this help\n",
 };

@@ -7,7 +7,7 @@
 
 static const struct command *const commands[] = {
 	&command_create, &command_list, &command_show,   &command_delete,
-	&command_gc,     &command_mount, &command_umount,
+	&command_gc,     &command_mount, &command_umount, &command_writers,
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests of snapshot/: writers (test-snapshot-writer.c) and the hold
+ * and its guard (test-snapshot-hold.c). */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *writer_suite(void);
+Suite *hold_suite(void);
+
+int main(void)
+{
+	SRunner *sr = srunner_create(writer_suite());
+	int failed;
+
+	srunner_add_suite(sr, hold_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
