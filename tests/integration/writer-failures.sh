@@ -6,7 +6,7 @@
 #   fail-freeze       a hook whose freeze exits 1
 #   veto-prepare      a hook whose prepare exits 3 (veto)
 #   hang-freeze       a hook whose freeze hangs (a child sleeping) past a
-#                     1 s --freeze-timeout: SIGTERM ends it
+#                     1 s --freeze-timeout: SIGTERM ends it, child included
 #   ignore-term       a hook whose freeze traps SIGTERM and goes on: SIGKILL
 #                     ends it 2 s later
 #   failing.session   a session writer that answers "fail" to freeze
@@ -200,6 +200,9 @@ phase() {
 # phases NAME: the phases the writer NAME logged, space-separated
 phases() { awk -v n="$1" '$1 == n && $2 == "phase" { printf "%s ", $3 }' "$wlog"; }
 now_ns() { date +%s%N; }
+# alive PID: the process exists and is not a zombie (an orphan that died may
+# wait a while for init to reap it)
+alive() { awk '/^State:/ { exit $2 == "Z" }' "/proc/$1/status" 2>/dev/null; }
 
 # check_phase WHAT JSON PHASE RESULT [MESSAGE]: records a problem unless the
 # writer's PHASE has RESULT (and MESSAGE, when given).
@@ -274,13 +277,13 @@ for w in fail-freeze veto-prepare hang-freeze ignore-term failing.session; do
 		fi
 		if [ "$w" = ignore-term ]; then
 			grep -qx 'ignore-term signal TERM' "$wlog" || problem "$what: the hook was not sent SIGTERM first"
-			if [ -e "$T/ignore-term.pid" ] && kill -0 "$(cat "$T/ignore-term.pid")" 2>/dev/null; then
+			if [ -e "$T/ignore-term.pid" ] && alive "$(cat "$T/ignore-term.pid")"; then
 				problem "$what: the hook that ignored SIGTERM is still running"
 			fi
 		elif [ -e "$T/hang-freeze.child" ]; then
 			child=$(cat "$T/hang-freeze.child")
-			if kill -0 "$child" 2>/dev/null; then
-				log "$what: note: the hook's child $child outlived the hook (stillfs killed the hook, not its process group)"
+			if alive "$child"; then
+				problem "$what: the hook's child $child outlived the hook (its process group was not killed)"
 			fi
 		fi
 		;;

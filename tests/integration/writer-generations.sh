@@ -61,7 +61,8 @@ out=$(tool gencheck "$T/control.torn" 8) && fail "gencheck accepted a copy with 
 
 # the load and the application
 "$STILLFS_TEST_TOOLS/recwriter" "$vol/load" 8192 --ready "$T/load.ready" &
-track_pid "$!"
+load=$!
+track_pid "$load"
 "$gw" "$vol/gen" "$NRECORDS" --paused "$T/paused" --ready "$T/ready" &
 pid=$!
 track_pid "$pid"
@@ -168,4 +169,7 @@ kill -0 "$pid" 2>/dev/null || fail "genwriter died"
 kill -TERM "$pid"
 timeout 10 tail --pid="$pid" -f /dev/null || fail "genwriter ignored SIGTERM"
 wait "$pid" || fail "genwriter failed"
+kill -TERM "$load"
+timeout 10 tail --pid="$load" -f /dev/null || fail "recwriter ignored SIGTERM"
+wait "$load" || fail "recwriter failed"
 log "ok"
