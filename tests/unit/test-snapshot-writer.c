@@ -436,6 +436,33 @@ START_TEST(test_hook_signals)
 }
 END_TEST
 
+START_TEST(test_hook_dies_with_stillfs)
+{
+	/* exec: the hook is this very process, so no sleep outlives the test */
+	struct writer *w = hook("orphan", "echo $$ > @/pid\nexec sleep 10\n");
+	pid_t runner, hook_pid;
+	int status;
+
+	runner = fork();
+	ck_assert_int_ge(runner, 0);
+	if (runner == 0) {
+		writer_run(w, WRITER_FREEZE, 20 * SEC, &test_env);
+		_exit(0);
+	}
+	for (int i = 0; i < 500 && !slurp("pid")[0]; i++)
+		usleep(10000);
+	hook_pid = pid_from("pid");
+	/* stillfs killed in the middle of a freeze */
+	ck_assert_int_eq(kill(runner, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(runner, &status, 0), runner);
+	ck_assert(WIFSIGNALED(status));
+	/* a freeze that went on would finish after the guard's thaw */
+	ck_assert(process_gone(hook_pid));
+	assert_no_children();
+	writers_free(w, 1);
+}
+END_TEST
+
 START_TEST(test_hook_cannot_run)
 {
 	const char *path = at("no-shebang");
@@ -756,6 +783,7 @@ Suite *writer_suite(void)
 	tcase_add_test(tc, test_hook_leaves_background);
 	tcase_add_test(tc, test_hook_env);
 	tcase_add_test(tc, test_hook_signals);
+	tcase_add_test(tc, test_hook_dies_with_stillfs);
 	tcase_add_test(tc, test_hook_cannot_run);
 	suite_add_tcase(s, tc);
 
