@@ -17,11 +17,6 @@ require_root
 require_cmd jq sha256sum sqlite3 setpriv pgrep btrfs
 
 NOBODY=65534
-problems=()
-problem() {
-	log "PROBLEM: $*"
-	problems+=("$*")
-}
 
 # not in $(...): make_btrfs must record its loop device in this shell for cleanup
 make_btrfs fs 1G >/dev/null

@@ -20,6 +20,8 @@
 # After each kill twovol is counting again.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=cgroup.sh
+. "$(dirname "$0")/cgroup.sh"
 
 HOLD_TIMEOUT=3
 GRACE=2        # how much longer than the hold deadline the thaw may take
@@ -30,54 +32,8 @@ require_root
 require_cmd jq btrfs find pgrep
 
 # --- test cgroups: one parent per test, thawed, emptied and removed at exit ---
-CG_ROOT=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
-	/proc/self/mountinfo)
-[ -n "$CG_ROOT" ] || skip "no cgroup2 filesystem is mounted"
-CG_TOP=$CG_ROOT/stillfs-test-$TEST_NAME.$$
+cgroup_setup
 
-cgroups_cleanup() {
-	local rc=$? d p
-	set +e
-	if [ -d "$CG_TOP" ]; then
-		while read -r d; do
-			echo 0 >"$d/cgroup.freeze"
-		done < <(find "$CG_TOP" -type d)
-		echo 1 >"$CG_TOP/cgroup.kill"
-		for _ in $(seq 50); do
-			[ -z "$(find "$CG_TOP" -name cgroup.procs -exec cat {} +)" ] && break
-			sleep 0.1
-		done
-		find "$CG_TOP" -depth -type d -exec rmdir {} \; 2>/dev/null
-		[ ! -d "$CG_TOP" ] || log "warning: cannot remove $CG_TOP"
-	fi
-	# reap what the test started, quietly (no "Killed" notices from bash)
-	for p in "${_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		{ wait "$p"; } 2>/dev/null
-	done
-	(exit "$rc")
-	_cleanup
-}
-trap cgroups_cleanup EXIT
-
-mkdir "$CG_TOP" || skip "cannot make a cgroup under $CG_ROOT"
-if [ ! -e "$CG_TOP/cgroup.freeze" ] || [ ! -e "$CG_TOP/cgroup.kill" ]; then
-	skip "the cgroup v2 freezer (cgroup.freeze, cgroup.kill) is missing under $CG_ROOT"
-fi
-
-# run_in_cgroup CG COMMAND...: runs COMMAND in the background inside CG ($! is
-# its pid; tail --pid, not wait, waits for it).
-run_in_cgroup() {
-	local cg=$1
-	shift
-	(
-		echo "$BASHPID" >"$cg/cgroup.procs" || exit 1
-		exec "$@"
-	) &
-	track_pid "$!"
-	disown "$!" # killed by the cleanup, which need not be announced
-}
-cg_thawed() { [ "$(cat "$1/cgroup.freeze")" = 0 ] && grep -qx 'frozen 0' "$1/cgroup.events"; }
 cg_frozen() { grep -qx 'frozen 1' "$1/cgroup.events"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 

@@ -11,6 +11,8 @@
 # made so on purpose must fail the same checks.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=cgroup.sh
+. "$(dirname "$0")/cgroup.sh"
 
 NSETS=3
 PORT=5433      # the live server, on a socket in $T/sock
@@ -28,11 +30,6 @@ for p in initdb pg_ctl postgres psql pgbench; do
 done
 id postgres >/dev/null 2>&1 || skip "needs the postgres system user (made by the postgresql-common package)"
 
-cg_root=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' \
-	/proc/self/mountinfo | head -n 1)
-[ -n "$cg_root" ] || skip "no cgroup v2 hierarchy is mounted"
-[ -w "$cg_root/cgroup.procs" ] || skip "cannot move processes in $cg_root"
-
 # as_pg COMMAND...: runs as the postgres user (in the same process, so that
 # $! of a background as_pg is the command's pid); setpriv, not runuser, so
 # that no PAM session moves the server out of its cgroup
@@ -41,7 +38,6 @@ as_pg() {
 		--init-groups -- "$@")
 }
 
-cg=''
 data_live=''
 data_copy=''
 
@@ -52,40 +48,20 @@ stop_server() {
 		"$PGBIN/pg_ctl" -D "$1" -m immediate -w -t 30 stop >/dev/null 2>&1
 }
 
-cg_populated() { grep -qx 'populated 1' "$cg/cgroup.events" 2>/dev/null; }
-
-# Runs before lib.sh's cleanup: the servers and the cgroup first, so that
-# their filesystems can be unmounted.
-hold_cleanup() {
-	local rc=$? p
-	set +e
+# stop_servers, run by the exit trap once the cgroup is thawed (a server left
+# frozen could not stop): the servers stop before their cgroup is killed and
+# their filesystems are unmounted.
+stop_servers() {
+	local p
 	for p in "${_pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
-	# a server left frozen could not stop
-	[ -n "$cg" ] && [ -d "$cg" ] && echo 0 >"$cg/cgroup.freeze" 2>/dev/null
 	stop_server "$data_copy"
 	stop_server "$data_live"
-	if [ -n "$cg" ] && [ -d "$cg" ]; then
-		if cg_populated; then
-			log "killing what is left in $cg: $(tr '\n' ' ' <"$cg/cgroup.procs")"
-			if [ -e "$cg/cgroup.kill" ]; then
-				echo 1 >"$cg/cgroup.kill"
-			else
-				while read -r p; do kill -KILL "$p"; done <"$cg/cgroup.procs"
-			fi
-			for ((p = 0; p < 100; p++)); do
-				cg_populated || break
-				sleep 0.1
-			done
-		fi
-		rmdir "$cg" || log "warning: cannot remove cgroup $cg"
-	fi
-	_status "$rc"
-	_cleanup
 }
-_status() { return "$1"; }
-trap hold_cleanup EXIT
+cgroup_exit_hook stop_servers
+cgroup_setup
+[ -w "$CG_ROOT/cgroup.procs" ] || skip "cannot move processes in $CG_ROOT"
 
 # the postgres user must reach its directories beneath $T
 chmod 0711 "$T"
@@ -104,9 +80,8 @@ mkdir -m 0700 "$T/sock" "$T/sock2" "$T/log"
 chown postgres:postgres "$T/sock" "$T/sock2" "$T/log" "$work"
 mkdir "$T/writers.d" # no writer of this machine takes part
 
-cg=$cg_root/stillfs-test-hold-postgres.$$
-mkdir "$cg" || skip "cannot make a cgroup in $cg_root"
-[ -e "$cg/cgroup.freeze" ] || skip "the cgroup v2 freezer is missing (kernel older than 5.2)"
+cg=$CG_TOP/postgres
+mkdir "$cg"
 
 as_pg "$PGBIN/initdb" -D "$data" --waldir "$wal" -A trust -U postgres -E UTF8 --locale C \
 	>"$T/log/initdb.log" 2>&1 || fail "initdb failed: $(tail -n 5 "$T/log/initdb.log")"

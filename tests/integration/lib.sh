@@ -26,6 +26,15 @@ log() { printf '%s: %s\n' "$TEST_NAME" "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
 skip() { log "SKIP: $*"; exit 77; }
 
+# problem MESSAGE: logs a problem and records it in $problems and goes on, for
+# tests that try every case and fail at the end listing each one that did not
+# behave.
+problems=()
+problem() {
+	log "PROBLEM: $*"
+	problems+=("$*")
+}
+
 # Runs the stillfs binary under test with this test's catalog.
 stillfs() { "$STILLFS" --catalog "$CATALOG" "$@"; }
 

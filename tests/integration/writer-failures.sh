@@ -27,6 +27,8 @@
 # behave.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=cgroup.sh
+. "$(dirname "$0")/cgroup.sh"
 
 FREEZE_TIMEOUT=1
 KILL_GRACE=2 # SIGTERM, then SIGKILL this much later
@@ -36,64 +38,16 @@ require_root
 require_cmd jq btrfs find
 
 # --- test cgroups: one parent per test, thawed, emptied and removed at exit ---
-CG_ROOT=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
-	/proc/self/mountinfo)
-[ -n "$CG_ROOT" ] || skip "no cgroup2 filesystem is mounted"
-CG_TOP=$CG_ROOT/stillfs-test-$TEST_NAME.$$
-
-cgroups_cleanup() {
-	local rc=$? d p
-	set +e
-	if [ -d "$CG_TOP" ]; then
-		while read -r d; do
-			echo 0 >"$d/cgroup.freeze"
-		done < <(find "$CG_TOP" -type d)
-		echo 1 >"$CG_TOP/cgroup.kill"
-		for _ in $(seq 50); do
-			[ -z "$(find "$CG_TOP" -name cgroup.procs -exec cat {} +)" ] && break
-			sleep 0.1
-		done
-		find "$CG_TOP" -depth -type d -exec rmdir {} \; 2>/dev/null
-		[ ! -d "$CG_TOP" ] || log "warning: cannot remove $CG_TOP"
-	fi
-	# reap what the test started, quietly (no "Killed" notices from bash)
-	for p in "${_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		{ wait "$p"; } 2>/dev/null
-	done
-	# what the hanging hooks left running, if stillfs did not end it
+# kill_hook_children, run by the exit trap: ends what the hanging hooks left
+# running, if stillfs did not end it
+kill_hook_children() {
+	local p
 	for p in "$T"/*.child; do
 		[ -e "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null
 	done
-	(exit "$rc")
-	_cleanup
 }
-trap cgroups_cleanup EXIT
-
-mkdir "$CG_TOP" || skip "cannot make a cgroup under $CG_ROOT"
-if [ ! -e "$CG_TOP/cgroup.freeze" ] || [ ! -e "$CG_TOP/cgroup.kill" ]; then
-	skip "the cgroup v2 freezer (cgroup.freeze, cgroup.kill) is missing under $CG_ROOT"
-fi
-
-# run_in_cgroup CG COMMAND...: runs COMMAND in the background inside CG ($! is
-# its pid; tail --pid, not wait, waits for it).
-run_in_cgroup() {
-	local cg=$1
-	shift
-	(
-		echo "$BASHPID" >"$cg/cgroup.procs" || exit 1
-		exec "$@"
-	) &
-	track_pid "$!"
-	disown "$!" # killed by the cleanup, which need not be announced
-}
-cg_thawed() { [ "$(cat "$1/cgroup.freeze")" = 0 ] && grep -qx 'frozen 0' "$1/cgroup.events"; }
-
-problems=()
-problem() {
-	log "PROBLEM: $*"
-	problems+=("$*")
-}
+cgroup_exit_hook kill_hook_children
+cgroup_setup
 
 make_btrfs fs 1G >/dev/null
 fs=$T/fs

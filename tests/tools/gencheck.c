@@ -18,43 +18,10 @@
 
 #include "common.h"
 #include "record.h"
+#include "tool-util.h"
 
 /* At most this many runs are printed for a mixed copy. */
 #define RUNS_SHOWN 8
-
-static int parse_count(const char *s, uint64_t *ret)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-')
-		return -EINVAL;
-	if (v == 0 || v > (uint64_t)INT64_MAX / RECORD_SIZE)
-		return -ERANGE;
-	*ret = v;
-	return 0;
-}
-
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, (char *)buf + done, len - done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
 
 int main(int argc, char **argv)
 {
@@ -67,25 +34,10 @@ int main(int argc, char **argv)
 	int r;
 
 	log_set_program("gencheck");
-	if (argc != 3) {
-		fprintf(stderr, "usage: gencheck FILE NRECORDS\n");
-		return 2;
-	}
+	r = record_check_open("gencheck", argc, argv, &nrecords, &fd, &st);
+	if (r != 0)
+		return r;
 	path = argv[1];
-	r = parse_count(argv[2], &nrecords);
-	if (r < 0) {
-		log_error_errno(r, "invalid record count '%s'", argv[2]);
-		return 2;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		log_error_errno(-errno, "cannot open '%s'", path);
-		return 1;
-	}
-	if (fstat(fd, &st) < 0) {
-		log_error_errno(-errno, "cannot stat '%s'", path);
-		return 1;
-	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != nrecords * RECORD_SIZE) {
 		printf("'%s' is not a regular file of %" PRIu64 " records (%jd bytes)\n", path,
 		       nrecords, (intmax_t)st.st_size);

@@ -29,39 +29,13 @@
 
 #include "common.h"
 #include "record.h"
+#include "tool-util.h"
 
 static volatile sig_atomic_t pause_wanted;
 
 static void on_pause_signal(int sig)
 {
 	pause_wanted = sig == SIGUSR1;
-}
-
-static int parse_count(const char *s, uint64_t *ret)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-')
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
-static int write_record(int fd, uint64_t index, uint64_t generation)
-{
-	struct record r;
-	ssize_t n;
-
-	record_make(&r, index, generation);
-	n = pwrite(fd, &r, sizeof(r), (off_t)(index * RECORD_SIZE));
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != sizeof(r))
-		return -EIO;
-	return 0;
 }
 
 /* Writes "PID GENERATION\n" to a temporary file and renames it over path. */
@@ -80,12 +54,6 @@ static int write_marker(const char *path, uint64_t generation)
 	if (rename(tmp, path) < 0)
 		return -errno;
 	return 0;
-}
-
-static void spin(uint64_t n)
-{
-	for (volatile uint64_t i = 0; i < n; i++)
-		;
 }
 
 /*
@@ -149,35 +117,25 @@ int main(int argc, char **argv)
 			ready = optarg;
 			break;
 		case 's':
-			if (parse_count(optarg, &spins) < 0) {
-				log_error("invalid spin count '%s'", optarg);
-				return 2;
-			}
+			spins = parse_spin(optarg);
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			usage_exit(usage, 0);
 		default:
-			usage(stderr);
-			return 2;
+			usage_exit(usage, 2);
 		}
 	}
-	if (argc - optind != 2 || !marker) {
-		usage(stderr);
-		return 2;
-	}
+	if (argc - optind != 2 || !marker)
+		usage_exit(usage, 2);
 	path = argv[optind];
-	r = parse_count(argv[optind + 1], &nrecords);
-	if (r < 0 || nrecords == 0 || nrecords > (uint64_t)INT64_MAX / RECORD_SIZE) {
-		log_error("invalid record count '%s'", argv[optind + 1]);
+	r = parse_count(argv[optind + 1], 1, RECORD_COUNT_MAX, &nrecords);
+	if (r < 0) {
+		log_error_errno(r, "invalid record count '%s'", argv[optind + 1]);
 		return 2;
 	}
 
-	r = stop_signals_install();
-	if (r < 0) {
-		log_error_errno(r, "cannot install signal handlers");
+	if (install_stop_signals() < 0)
 		return 1;
-	}
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGUSR1, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0) {
 		log_error_errno(-errno, "cannot install signal handlers");
@@ -197,7 +155,7 @@ int main(int argc, char **argv)
 	while (!stop_requested()) {
 		generation++;
 		for (uint64_t i = 0; i < nrecords; i++) {
-			r = write_record(fd, i, generation);
+			r = record_write(fd, i, generation);
 			if (r < 0) {
 				log_error_errno(r, "cannot write record %" PRIu64 " of '%s'", i,
 						path);
@@ -206,11 +164,9 @@ int main(int argc, char **argv)
 			spin(spins);
 		}
 		if (generation == 1 && ready) {
-			_cleanup_close_ int rfd =
-				open(ready, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-			if (rfd < 0) {
-				log_error_errno(-errno, "cannot create ready file '%s'", ready);
+			r = touch_ready(ready);
+			if (r < 0) {
+				log_error_errno(r, "cannot create ready file '%s'", ready);
 				return 1;
 			}
 		}

@@ -4,18 +4,28 @@
  * reccheck (which proves a copy of it is not torn). A record is one 4 KiB
  * page at offset index * RECORD_SIZE: magic, index, generation, a fill
  * pattern that is a function of (index, generation), and a checksum over all
- * of that. Integers are stored little-endian. Test helper only; libc only.
+ * of that. Integers are stored little-endian. Also what the writers and
+ * checkers of such files share: writing a record, and the start of a checker.
+ * Test helper only; libc, common and tool-util.h only.
  */
 #pragma once
 
 #include <endian.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tool-util.h"
 
 #define RECORD_SIZE 4096
 #define RECORD_MAGIC UINT64_C(0x3143455254534c53) /* "SLSTREC1" little-endian */
+/* The most records a file may hold: its size must fit in an off_t. */
+#define RECORD_COUNT_MAX ((uint64_t)INT64_MAX / RECORD_SIZE)
 
 struct record {
 	uint64_t magic;
@@ -114,4 +124,52 @@ static inline const char *record_error_to_string(enum record_error e)
 		return "fill pattern does not match its generation";
 	}
 	return "unknown error";
+}
+
+/* Writes record index at generation to fd, in place, with one pwrite(). */
+static inline int record_write(int fd, uint64_t index, uint64_t generation)
+{
+	struct record r;
+	ssize_t n;
+
+	record_make(&r, index, generation);
+	n = pwrite(fd, &r, sizeof(r), (off_t)(index * RECORD_SIZE));
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != sizeof(r))
+		return -EIO; /* a short write to a regular file means the disk is full */
+	return 0;
+}
+
+/*
+ * The start of a checker run as "PROGRAM FILE NRECORDS": parses NRECORDS and
+ * opens FILE read-only, without locks, and stats it. Returns 0, or the exit
+ * status after logging what is wrong: 2 for a usage error, 1 for another.
+ */
+static inline int record_check_open(const char *program, int argc, char **argv,
+				    uint64_t *ret_nrecords, int *ret_fd, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s FILE NRECORDS\n", program);
+		return 2;
+	}
+	r = parse_count(argv[2], 1, RECORD_COUNT_MAX, ret_nrecords);
+	if (r < 0) {
+		log_error_errno(r, "invalid record count '%s'", argv[2]);
+		return 2;
+	}
+	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error_errno(-errno, "cannot open '%s'", argv[1]);
+		return 1;
+	}
+	if (fstat(fd, ret_st) < 0) {
+		log_error_errno(-errno, "cannot stat '%s'", argv[1]);
+		return 1;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
 }

@@ -22,21 +22,7 @@
 
 #include "common.h"
 #include "record.h"
-
-static int parse_count(const char *s, uint64_t *ret)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-')
-		return -EINVAL;
-	if (v == 0 || v > (uint64_t)INT64_MAX / RECORD_SIZE)
-		return -ERANGE;
-	*ret = v;
-	return 0;
-}
+#include "tool-util.h"
 
 /* Both kinds of lock, so that whichever one a reader respects, it is held. */
 static int lock_whole_file(int fd)
@@ -47,32 +33,6 @@ static int lock_whole_file(int fd)
 		return -errno;
 	if (fcntl(fd, F_SETLK, &fl) < 0)
 		return -errno;
-	return 0;
-}
-
-static int write_record(int fd, uint64_t index, uint64_t generation)
-{
-	struct record r;
-	ssize_t n;
-
-	record_make(&r, index, generation);
-	n = pwrite(fd, &r, sizeof(r), (off_t)(index * RECORD_SIZE));
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != sizeof(r))
-		return -EIO; /* a short write to a regular file means the disk is full */
-	return 0;
-}
-
-static int touch_ready(const char *path)
-{
-	_cleanup_close_ int fd = -1;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (dprintf(fd, "%d\n", (int)getpid()) < 0)
-		return -EIO;
 	return 0;
 }
 
@@ -107,29 +67,22 @@ int main(int argc, char **argv)
 			sequential = true;
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			usage_exit(usage, 0);
 		default:
-			usage(stderr);
-			return 2;
+			usage_exit(usage, 2);
 		}
 	}
-	if (argc - optind != 2) {
-		usage(stderr);
-		return 2;
-	}
+	if (argc - optind != 2)
+		usage_exit(usage, 2);
 	path = argv[optind];
-	r = parse_count(argv[optind + 1], &nrecords);
+	r = parse_count(argv[optind + 1], 1, RECORD_COUNT_MAX, &nrecords);
 	if (r < 0) {
 		log_error_errno(r, "invalid record count '%s'", argv[optind + 1]);
 		return 2;
 	}
 
-	r = stop_signals_install();
-	if (r < 0) {
-		log_error_errno(r, "cannot install signal handlers");
+	if (install_stop_signals() < 0)
 		return 1;
-	}
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -147,7 +100,7 @@ int main(int argc, char **argv)
 	}
 
 	for (uint64_t i = 0; i < nrecords && !stop_requested(); i++) {
-		r = write_record(fd, i, ++generation);
+		r = record_write(fd, i, ++generation);
 		if (r < 0) {
 			log_error_errno(r, "cannot write record %" PRIu64 " of '%s'", i, path);
 			return 1;
@@ -166,7 +119,7 @@ int main(int argc, char **argv)
 	while (!stop_requested()) {
 		uint64_t i = sequential ? writes % nrecords : record_splitmix64(&rng) % nrecords;
 
-		r = write_record(fd, i, ++generation);
+		r = record_write(fd, i, ++generation);
 		if (r < 0) {
 			log_error_errno(r, "cannot write record %" PRIu64 " of '%s'", i, path);
 			return 1;

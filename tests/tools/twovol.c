@@ -20,22 +20,10 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "tool-util.h"
 
 /* "%020" PRIu64 "\n": wide enough for any uint64_t, so every write covers the last. */
 #define COUNTER_WIDTH 21
-
-static int parse_count(const char *s, uint64_t *ret)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-')
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
 
 static int write_counter(int fd, uint64_t n)
 {
@@ -66,12 +54,6 @@ static int open_counter(const char *path)
 	return fd;
 }
 
-static void spin(uint64_t n)
-{
-	for (volatile uint64_t i = 0; i < n; i++)
-		;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -99,29 +81,19 @@ int main(int argc, char **argv)
 			ready = optarg;
 			break;
 		case 's':
-			if (parse_count(optarg, &spins) < 0) {
-				log_error("invalid spin count '%s'", optarg);
-				return 2;
-			}
+			spins = parse_spin(optarg);
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			usage_exit(usage, 0);
 		default:
-			usage(stderr);
-			return 2;
+			usage_exit(usage, 2);
 		}
 	}
-	if (argc - optind != 2) {
-		usage(stderr);
-		return 2;
-	}
+	if (argc - optind != 2)
+		usage_exit(usage, 2);
 
-	r = stop_signals_install();
-	if (r < 0) {
-		log_error_errno(r, "cannot install signal handlers");
+	if (install_stop_signals() < 0)
 		return 1;
-	}
 	fa = open_counter(argv[optind]);
 	if (fa < 0) {
 		log_error_errno(fa, "cannot open '%s'", argv[optind]);
@@ -147,11 +119,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (n == 1 && ready) {
-			_cleanup_close_ int fd =
-				open(ready, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-			if (fd < 0) {
-				log_error_errno(-errno, "cannot create ready file '%s'", ready);
+			r = touch_ready(ready);
+			if (r < 0) {
+				log_error_errno(r, "cannot create ready file '%s'", ready);
 				return 1;
 			}
 		}
