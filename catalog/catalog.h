@@ -27,7 +27,7 @@
 
 #include "common.h"
 
-#define CATALOG_SCHEMA_VERSION 2
+#define CATALOG_SCHEMA_VERSION 3
 #define CATALOG_ID_LEN 9 /* 8 lowercase hex digits and NUL */
 #define CATALOG_DEFAULT_PATH "/var/lib/stillfs/catalog.db"
 
@@ -193,6 +193,27 @@ int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_
 int catalog_writer_status_list(struct catalog *c, struct catalog_writer_status **ret,
 			       size_t *ret_n);
 void catalog_writer_status_free(struct catalog_writer_status *s, size_t n);
+
+/*
+ * Pins: which set a view shows as current/. `view` is the view's canonical
+ * mount point. Setting replaces an earlier pin (pinning the same set again
+ * keeps its pin time); clearing a view with none is fine. catalog_pin_get() returns -ENOENT when nothing is pinned there.
+ */
+int catalog_pin_set(struct catalog *c, const char *view, int64_t seq);
+int catalog_pin_clear(struct catalog *c, const char *view);
+int catalog_pin_get(struct catalog *c, const char *view, int64_t *ret_seq,
+		    int64_t *ret_pinned_ns);
+/* The views a set is pinned at, NULL-terminated; free each and the array. */
+int catalog_pin_views(struct catalog *c, int64_t seq, char ***ret);
+
+/*
+ * Leases: a set made for one run (stillfs exec) belongs to that process; when
+ * it is gone, gc deletes the set. catalog_lease_get() returns -ENOENT for a
+ * set without a lease.
+ */
+int catalog_lease_set(struct catalog *c, int64_t seq, const struct process_id *owner);
+int catalog_lease_clear(struct catalog *c, int64_t seq);
+int catalog_lease_get(struct catalog *c, int64_t seq, struct process_id *ret);
 
 /* Removes the set's record. Returns 0 or -ENOENT. */
 int catalog_set_remove(struct catalog *c, int64_t seq);

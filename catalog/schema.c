@@ -78,6 +78,16 @@ static const char *const migrations[] = {
 	"  message TEXT,"
 	"  when_ns INTEGER NOT NULL,"
 	"  set_id TEXT NOT NULL);",
+	/* 3: the set each view shows as current/, and sets leased to one run */
+	"CREATE TABLE pin ("
+	"  view TEXT PRIMARY KEY,"
+	"  set_seq INTEGER NOT NULL REFERENCES snapshot_set(seq) ON DELETE CASCADE,"
+	"  pinned_ns INTEGER NOT NULL);"
+	"CREATE TABLE lease ("
+	"  set_seq INTEGER PRIMARY KEY REFERENCES snapshot_set(seq) ON DELETE CASCADE,"
+	"  owner_pid INTEGER NOT NULL,"
+	"  owner_start INTEGER NOT NULL,"
+	"  owner_boot TEXT NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CATALOG_SCHEMA_VERSION,

@@ -25,6 +25,7 @@ struct target {
 	struct view_set *set;     /* referenced, for all kinds but the history root */
 	struct view_volume *vol;  /* FILE */
 	uint64_t id;              /* node id as the kernel knows it */
+	bool current;             /* an entry of current/: numbered for stability across sets */
 };
 
 static void target_release(struct target *t)
@@ -71,8 +72,17 @@ static int resolve(struct view *v, fuse_ino_t id, struct target *t)
 		return 0;
 	}
 	t->kind = ino_decode(id, &t->p);
+	if (t->kind == INO_KIND_CURRENT_FILE) {
+		t->kind = INO_KIND_FILE;
+		t->current = true;
+	}
 	switch (t->kind) {
 	case INO_KIND_ROOT:
+		return 0;
+	case INO_KIND_CURRENT:
+		/* empty when nothing is pinned, or the set it showed is gone */
+		t->current = true;
+		t->set = t->p.set ? view_set_by_seq(v, (int64_t)t->p.set) : NULL;
 		return 0;
 	case INO_KIND_SETDIR:
 	case INO_KIND_LATEST:
@@ -115,8 +125,26 @@ static void synthetic_attr(struct view *v, const struct target *t, struct stat *
 	st->st_blksize = 4096;
 	if (t->kind == INO_KIND_ROOT) {
 		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2 + v->n_sets;
+		st->st_nlink = 2 + v->n_sets + (v->single ? 0 : 1);
 		st->st_atim = st->st_mtim = st->st_ctim = v->mounted_at;
+		return;
+	}
+	if (t->kind == INO_KIND_CURRENT) {
+		int64_t pinned;
+
+		/* the same directory whatever set it shows; its times say when it was pinned */
+		pthread_rwlock_rdlock(&v->sets_lock);
+		pinned = t->set && t->set->seq == v->current_seq ? v->current_pinned_ns : 0;
+		pthread_rwlock_unlock(&v->sets_lock);
+		st->st_ino = INO_CURRENT_DIR_STABLE;
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2 + (t->set ? t->set->n_vols : 0);
+		st->st_atim = st->st_mtim = st->st_ctim = v->mounted_at;
+		if (pinned > 0) {
+			st->st_mtim.tv_sec = (time_t)(pinned / 1000000000);
+			st->st_mtim.tv_nsec = (long)(pinned % 1000000000);
+			st->st_atim = st->st_ctim = st->st_mtim;
+		}
 		return;
 	}
 	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec =
@@ -133,21 +161,38 @@ static void synthetic_attr(struct view *v, const struct target *t, struct stat *
 	}
 }
 
+/* The node id of a file of t's set and volume, in t's namespace. */
+static int node_id(const struct target *t, uint64_t file, uint64_t *ret)
+{
+	return t->current ? ino_encode_current(t->p.set, t->p.vol, file, ret)
+			  : ino_encode(t->p.set, t->p.vol, file, ret);
+}
+
+/* What stat and readdir show as its number: the node id, or in current/ a number
+ * that does not depend on the set. */
+static int shown_ino(const struct target *t, uint64_t file, uint64_t *ret)
+{
+	return t->current ? ino_current_st(t->vol->volume_key, file, ret)
+			  : ino_encode(t->p.set, t->p.vol, file, ret);
+}
+
 static int file_attr(const struct target *t, int fd, const char *name, struct stat *st,
 		     uint64_t *ret_id)
 {
-	uint64_t id = 0;
+	uint64_t id = 0, shown = 0;
 	int r;
 
 	if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0)
 		return -errno;
-	r = ino_encode(t->p.set, t->p.vol, (uint64_t)st->st_ino, &id);
+	r = node_id(t, (uint64_t)st->st_ino, &id);
+	if (r == 0)
+		r = shown_ino(t, (uint64_t)st->st_ino, &shown);
 	if (r < 0) {
 		log_error("set %s: inode %ju is beyond what the view can number", t->set->id,
 			  (uintmax_t)st->st_ino);
 		return r;
 	}
-	st->st_ino = id;
+	st->st_ino = shown;
 	*ret_id = id;
 	return 0;
 }
@@ -190,10 +235,12 @@ static int child_entry(struct view *v, const struct target *parent, int dirfd, c
 }
 
 /* The entry of a volume's root inside its set's directory (one lookup reference). */
-static int volume_entry(struct view *v, struct view_set *s, size_t vi,
+static int volume_entry(struct view *v, struct view_set *s, size_t vi, bool current,
 			struct fuse_entry_param *e)
 {
-	struct target t = { .kind = INO_KIND_FILE, .set = s, .vol = &s->vols[vi] };
+	struct target t = {
+		.kind = INO_KIND_FILE, .set = s, .vol = &s->vols[vi], .current = current
+	};
 
 	if (t.vol->fd < 0)
 		return -EIO;
@@ -207,10 +254,15 @@ static int synthetic_entry(struct view *v, struct view_set *s, uint64_t file,
 	struct target t = { .set = s };
 	int r;
 
-	r = ino_encode((uint64_t)s->seq, INO_VOL_SYNTHETIC, file, &t.id);
+	if (file == INO_SYN_CURRENT)
+		r = ino_encode_current(s ? (uint64_t)s->seq : 0, INO_VOL_SYNTHETIC, file, &t.id);
+	else
+		r = ino_encode((uint64_t)s->seq, INO_VOL_SYNTHETIC, file, &t.id);
 	if (r < 0)
 		return r;
-	t.kind = file == INO_SYN_SETDIR ? INO_KIND_SETDIR : INO_KIND_LATEST;
+	t.kind = file == INO_SYN_SETDIR	   ? INO_KIND_SETDIR
+		 : file == INO_SYN_CURRENT ? INO_KIND_CURRENT
+					   : INO_KIND_LATEST;
 	memset(e, 0, sizeof(*e));
 	synthetic_attr(v, &t, &e->attr);
 	e->ino = t.id;
@@ -245,6 +297,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (streq(name, "latest")) {
 			s = view_set_latest(v);
 			r = s ? synthetic_entry(v, s, INO_SYN_LATEST, &e) : -ENOENT;
+		} else if (streq(name, "current")) {
+			s = view_set_current(v);
+			r = synthetic_entry(v, s, INO_SYN_CURRENT, &e);
 		} else {
 			s = view_set_by_token(v, name);
 			r = s ? synthetic_entry(v, s, INO_SYN_SETDIR, &e) : -ENOENT;
@@ -252,10 +307,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		view_set_unref(s);
 		break;
 	case INO_KIND_SETDIR:
+	case INO_KIND_CURRENT:
 		r = -ENOENT;
-		for (size_t i = 0; i < t.set->n_vols; i++)
+		for (size_t i = 0; t.set && i < t.set->n_vols; i++)
 			if (streq(t.set->vols[i].name, name)) {
-				r = volume_entry(v, t.set, i, &e);
+				r = volume_entry(v, t.set, i, t.current, &e);
 				break;
 			}
 		break;
@@ -291,7 +347,9 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct ino_parts p;
 
-	if (ino_decode(ino, &p) == INO_KIND_FILE)
+	enum ino_kind k = ino_decode(ino, &p);
+
+	if (k == INO_KIND_FILE || k == INO_KIND_CURRENT_FILE)
 		node_table_forget(view_of(req)->nodes, ino, nlookup);
 	fuse_reply_none(req);
 }
@@ -301,9 +359,12 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	struct view *v = view_of(req);
 	struct ino_parts p;
 
-	for (size_t i = 0; i < count; i++)
-		if (ino_decode(forgets[i].ino, &p) == INO_KIND_FILE)
+	for (size_t i = 0; i < count; i++) {
+		enum ino_kind k = ino_decode(forgets[i].ino, &p);
+
+		if (k == INO_KIND_FILE || k == INO_KIND_CURRENT_FILE)
 			node_table_forget(v->nodes, forgets[i].ino, forgets[i].nlookup);
+	}
 	fuse_reply_none(req);
 }
 
@@ -468,7 +529,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		r = d->fd < 0 ? d->fd : 0;
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
-	} else if (r == 0 && d->t.kind == INO_KIND_SETDIR) {
+	} else if (r == 0 && (d->t.kind == INO_KIND_SETDIR || d->t.kind == INO_KIND_CURRENT)) {
+		/* a node id names one set, so its listing never changes */
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
@@ -515,7 +577,9 @@ static void readdir_synthetic(fuse_req_t req, struct view *v, struct dir *d, siz
 	_cleanup_free_ char *buf = malloc(size);
 	struct view_set **sets = NULL;
 	size_t n_sets = 0, used = 0, count;
-	struct view_set *latest = NULL;
+	struct view_set *latest = NULL, *current = NULL;
+	/* the root lists ".", "..", current/ (history view only), the sets, latest */
+	size_t first_set = v->single ? 2 : 3;
 	int r = 0;
 
 	if (!buf) {
@@ -530,9 +594,10 @@ static void readdir_synthetic(fuse_req_t req, struct view *v, struct dir *d, siz
 			return;
 		}
 		latest = n_sets ? sets[n_sets - 1] : NULL;
-		count = 2 + n_sets + (latest ? 1 : 0);
+		current = v->single ? NULL : view_set_current(v);
+		count = first_set + n_sets + (latest ? 1 : 0);
 	} else {
-		count = 2 + d->t.set->n_vols;
+		count = 2 + (d->t.set ? d->t.set->n_vols : 0);
 	}
 
 	for (size_t i = (size_t)off; i < count; i++) {
@@ -544,21 +609,29 @@ static void readdir_synthetic(fuse_req_t req, struct view *v, struct dir *d, siz
 		if (i < 2) {
 			name = i == 0 ? "." : "..";
 			e.attr.st_ino = i == 0 ? d->t.id : FUSE_ROOT_ID;
+			if (i == 0 && d->t.kind == INO_KIND_CURRENT)
+				e.attr.st_ino = INO_CURRENT_DIR_STABLE;
 			e.attr.st_mode = S_IFDIR;
-		} else if (d->t.kind == INO_KIND_ROOT && i - 2 < n_sets) {
-			name = sets[i - 2]->token;
-			r = synthetic_entry(v, sets[i - 2], INO_SYN_SETDIR, &e);
+		} else if (d->t.kind == INO_KIND_ROOT && i < first_set) {
+			name = "current";
+			r = synthetic_entry(v, current, INO_SYN_CURRENT, &e);
+		} else if (d->t.kind == INO_KIND_ROOT && i - first_set < n_sets) {
+			name = sets[i - first_set]->token;
+			r = synthetic_entry(v, sets[i - first_set], INO_SYN_SETDIR, &e);
 		} else if (d->t.kind == INO_KIND_ROOT) {
 			name = "latest";
 			r = synthetic_entry(v, latest, INO_SYN_LATEST, &e);
 		} else {
-			name = d->t.set->vols[i - 2].name;
+			struct target vt = { .set = d->t.set, .vol = &d->t.set->vols[i - 2],
+					     .current = d->t.current };
+
+			vt.p = (struct ino_parts){ (uint64_t)d->t.set->seq, i - 2, 0 };
+			name = vt.vol->name;
 			if (!plus) {
 				e.attr.st_mode = S_IFDIR;
-				r = ino_encode((uint64_t)d->t.set->seq, i - 2,
-					       d->t.set->vols[i - 2].root_ino, &e.attr.st_ino);
+				r = shown_ino(&vt, vt.vol->root_ino, &e.attr.st_ino);
 			} else {
-				r = volume_entry(v, d->t.set, i - 2, &e);
+				r = volume_entry(v, d->t.set, i - 2, d->t.current, &e);
 				ref = r == 0;
 			}
 		}
@@ -576,6 +649,7 @@ static void readdir_synthetic(fuse_req_t req, struct view *v, struct dir *d, siz
 		used += n;
 	}
 	view_sets_release(sets, n_sets);
+	view_set_unref(current);
 	if (r < 0 && used == 0)
 		fuse_reply_err(req, fs_errno(r, "readdir", &d->t));
 	else
@@ -617,14 +691,16 @@ static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t s
 			if (!dot && hidden_name(&d->t, de->d_name))
 				continue;
 			if (dot || !plus) {
-				r = ino_encode(d->t.p.set, d->t.p.vol, de->d_ino, &e.attr.st_ino);
+				r = shown_ino(&d->t, de->d_ino, &e.attr.st_ino);
 				if (r < 0)
 					break;
 				/* above a volume's root is its set's directory (or the mount root) */
 				if (dot && streq(de->d_name, "..") &&
 				    d->t.p.file == d->t.vol->root_ino) {
 					e.attr.st_ino = FUSE_ROOT_ID;
-					if (d->t.id != FUSE_ROOT_ID)
+					if (d->t.current)
+						e.attr.st_ino = INO_CURRENT_DIR_STABLE;
+					else if (d->t.id != FUSE_ROOT_ID)
 						ino_encode(d->t.p.set, INO_VOL_SYNTHETIC,
 							   INO_SYN_SETDIR, &e.attr.st_ino);
 				}

@@ -18,6 +18,7 @@ struct names {
 	char (*tokens)[GMT_TOKEN_LEN];
 	size_t n;
 	char latest[GMT_TOKEN_LEN];
+	int64_t current; /* the set current/ shows */
 };
 
 static void names_take(struct view *v, struct names *ret)
@@ -38,6 +39,9 @@ static void names_take(struct view *v, struct names *ret)
 			memcpy(ret->latest, sets[n - 1]->token, GMT_TOKEN_LEN);
 	}
 	view_sets_release(sets, n);
+	pthread_rwlock_rdlock(&v->sets_lock);
+	ret->current = v->current_seq;
+	pthread_rwlock_unlock(&v->sets_lock);
 }
 
 static bool names_has(const struct names *ns, const char *token)
@@ -68,6 +72,9 @@ static void notify_changes(struct view *v, const struct names *before, const str
 			inval(v, after->tokens[i]);
 	if (!streq(before->latest, after->latest))
 		inval(v, "latest");
+	/* current/ of another set is another inode: the kernel must look it up again */
+	if (before->current != after->current)
+		inval(v, "current");
 	fuse_lowlevel_notify_inval_inode(v->session, FUSE_ROOT_ID, 0, 0);
 }
 
@@ -124,7 +131,8 @@ static void *refresher_main(void *arg)
 			continue;
 		}
 		names_take(v, &after);
-		bool changed = after.n != before.n || !streq(after.latest, before.latest);
+		bool changed = after.n != before.n || !streq(after.latest, before.latest) ||
+			       after.current != before.current;
 
 		for (size_t i = 0; !changed && i < after.n; i++)
 			changed = !streq(after.tokens[i], before.tokens[i]);

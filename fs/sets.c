@@ -81,6 +81,7 @@ static int set_open(const struct catalog_set *cs, struct view_set **ret)
 			return -ENOMEM;
 		}
 		vv->hide_storage = holds_storage(cv);
+		vv->volume_key = cv->volume_key > 0 ? (uint64_t)cv->volume_key : 0;
 		if (!cv->snapshot)
 			continue;
 		vv->fd = open(cv->snapshot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -115,7 +116,7 @@ int view_sets_refresh(struct view *v, bool force)
 	struct catalog_set **cs = NULL;
 	struct view_set **fresh = NULL, **old;
 	size_t n_cs = 0, n_fresh = 0, n_old;
-	int64_t version;
+	int64_t version, current = 0, pinned_ns = 0;
 	int r;
 
 	pthread_mutex_lock(&v->refresh_lock);
@@ -152,7 +153,19 @@ int view_sets_refresh(struct view *v, bool force)
 		fresh[n_fresh++] = s;
 	}
 
+	/* what this view shows as current/ (only the history view has one) */
+	if (!v->single) {
+		r = catalog_pin_get(v->catalog, v->opts->mountpoint, &current, &pinned_ns);
+		if (r == -ENOENT) {
+			current = 0;
+			r = 0;
+		} else if (r < 0) {
+			goto out;
+		}
+	}
 	pthread_rwlock_wrlock(&v->sets_lock);
+	v->current_seq = current;
+	v->current_pinned_ns = pinned_ns;
 	old = v->sets;
 	n_old = v->n_sets;
 	v->sets = TAKE_PTR(fresh);
@@ -189,6 +202,16 @@ struct view_set *view_set_by_token(struct view *v, const char *token)
 			s = set_ref(v->sets[i]);
 			break;
 		}
+	pthread_rwlock_unlock(&v->sets_lock);
+	return s;
+}
+
+struct view_set *view_set_current(struct view *v)
+{
+	struct view_set *s;
+
+	pthread_rwlock_rdlock(&v->sets_lock);
+	s = v->current_seq > 0 ? set_ref(find_locked(v, v->current_seq)) : NULL;
 	pthread_rwlock_unlock(&v->sets_lock);
 	return s;
 }

@@ -19,6 +19,7 @@ struct view_volume {
 	struct node_handle root_handle;
 	uint64_t root_ino; /* inode number of the root within the snapshot */
 	bool hide_storage; /* the root holds the placeholder of the storage subvolume */
+	uint64_t volume_key; /* the volume's catalog-wide number, for current/'s st_ino */
 };
 
 struct view_set {
@@ -43,6 +44,8 @@ struct view {
 	size_t n_sets;
 	pthread_mutex_t refresh_lock;
 	int64_t data_version;
+	int64_t current_seq; /* the set pinned as current/ (0: none); under sets_lock */
+	int64_t current_pinned_ns; /* when it was pinned: current/'s times */
 	bool loaded;
 
 	/* --set: the one set shown, and whether its single volume is the root */
@@ -63,6 +66,8 @@ int view_sets_refresh(struct view *v, bool force);
 struct view_set *view_set_by_seq(struct view *v, int64_t seq);
 struct view_set *view_set_by_token(struct view *v, const char *token);
 struct view_set *view_set_latest(struct view *v);
+/* The set shown as current/ (NULL when none), referenced, and its sequence number. */
+struct view_set *view_set_current(struct view *v);
 void view_set_unref(struct view_set *s);
 /* A referenced copy of the current list; free with view_sets_release(). */
 int view_sets_snapshot(struct view *v, struct view_set ***ret, size_t *ret_n);

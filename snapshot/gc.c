@@ -76,6 +76,23 @@ static int sweep_storage(struct catalog *c, const char *storage, snapshot_note_f
 	return first;
 }
 
+static int unpin_everywhere(struct catalog *c, int64_t seq)
+{
+	char **views = NULL;
+	int r;
+
+	r = catalog_pin_views(c, seq, &views);
+	if (r < 0)
+		return r;
+	for (char **v = views; *v; v++) {
+		if (r == 0)
+			r = catalog_pin_clear(c, *v);
+		free(*v);
+	}
+	free(views);
+	return r;
+}
+
 int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsigned *ret_cleaned)
 {
 	struct catalog_set **sets = NULL;
@@ -92,6 +109,31 @@ int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsign
 
 		if (s->state == CATALOG_SET_CREATING && process_id_alive(&s->owner))
 			continue;
+		if (s->state == CATALOG_SET_COMPLETE || s->state == CATALOG_SET_FAILED) {
+			struct process_id lessee;
+
+			/* a set made for one run outlives that run only by accident */
+			if (catalog_lease_get(c, s->seq, &lessee) < 0 || process_id_alive(&lessee))
+				continue;
+			r = unpin_everywhere(c, s->seq);
+			if (r < 0) {
+				notef(note, userdata, r, "cannot unpin set %s", s->id);
+				first = first ?: r;
+				continue;
+			}
+			r = snapshot_set_delete(c, s, note, userdata);
+			if (r == -ESTALE)
+				continue;
+			if (r < 0) {
+				notef(note, userdata, r, "cannot remove set %s", s->id);
+				first = first ?: r;
+				continue;
+			}
+			notef(note, userdata, 0, "removed set %s (%s), leased to a run that ended",
+			      s->id, s->token);
+			cleaned++;
+			continue;
+		}
 		if (s->state != CATALOG_SET_CREATING && s->state != CATALOG_SET_DELETING)
 			continue;
 		r = snapshot_set_delete(c, s, note, userdata);

@@ -151,8 +151,8 @@ int snapshot_set_delete(struct catalog *c, const struct catalog_set *set, snapsh
 
 /*
  * Finishes what crashes left: sets stuck in `creating` whose creator is gone,
- * sets stuck in `deleting`, and snapshots in this catalog's storage that no set
- * owns. Goes on item by item; returns 0 or the first error, and the number of
+ * sets stuck in `deleting`, sets leased to a run (stillfs exec) that is gone
+ * (unpinned first), and snapshots in this catalog's storage that no set owns. Goes on item by item; returns 0 or the first error, and the number of
  * items cleaned in *ret_cleaned.
  */
 int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsigned *ret_cleaned);

@@ -6,6 +6,7 @@
 
 #include "catalog.h"
 #include "common.h"
+#include "snapshot.h"
 
 struct cli {
 	const char *catalog_path;
@@ -28,14 +29,39 @@ int cli_require_root(const char *command);
 int cli_help(const struct command *cmd, FILE *f);
 /* What a command returns for a usage error; the command exits with status 2. */
 #define CLI_USAGE_ERROR (-1000)
+/* What a command returns to exit with status n (1..255), as exec does with its command's. */
+#define CLI_EXIT_STATUS(n) (-2000 - (n))
 
 /* A bad option or argument count: prints one line and returns CLI_USAGE_ERROR. */
 int cli_usage_error(const struct command *cmd, const char *fmt, ...) _printf_(2, 3);
 /* For getopt's '?': names the option that was not understood. */
 int cli_bad_option(const struct command *cmd, int argc, char **argv);
 
+/* Where stillfs exec and pin find (or mount) the view by default. */
+#define CLI_DEFAULT_VIEW "/run/stillfs/view"
+
+/* create's options, shared with exec (which adds --keep and --view). */
+struct create_args {
+	struct snapshot_create_options so;
+	char **writers;
+	char **holds;
+	bool keep;
+	const char *view;
+};
+
+/* Parses options up to the volumes; 1 after --help, 0, or a negative error. */
+int create_args_parse(const struct command *cmd, int argc, char **argv, bool exec,
+		      struct create_args *a);
+void create_args_release(struct create_args *a);
+/* Plans, opens the catalog, runs gc and creates the set, saying why on failure. */
+int create_set(struct cli *cli, struct create_args *a, char *const *volumes, size_t n,
+	       struct catalog **ret_catalog, struct catalog_set **ret_set);
+/* Shows snapshot notes on standard error. */
+void note_stderr(void *userdata, int error, const char *msg);
+
 /* Minimal JSON output. */
 void json_string(FILE *f, const char *s);
 
 extern const struct command command_create, command_list, command_show, command_delete,
-	command_gc, command_mount, command_umount, command_writers;
+	command_gc, command_mount, command_umount, command_writers, command_exec, command_pin,
+	command_unpin;

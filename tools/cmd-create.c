@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "snapshot.h"
 
-static void note_stderr(void *userdata, int error, const char *msg)
+void note_stderr(void *userdata, int error, const char *msg)
 {
 	if (error < 0)
 		log_warning("%s", msg);
@@ -38,7 +38,8 @@ static int add_arg(char ***v, size_t *n, char *arg)
 	return 0;
 }
 
-static int run(struct cli *cli, int argc, char **argv)
+int create_args_parse(const struct command *cmd, int argc, char **argv, bool exec,
+		      struct create_args *a)
 {
 	enum {
 		OPT_WRITERS_DIR = 0x100,
@@ -48,6 +49,8 @@ static int run(struct cli *cli, int argc, char **argv)
 		OPT_FREEZE_TIMEOUT,
 		OPT_PREPARE_TIMEOUT,
 		OPT_POST_TIMEOUT,
+		OPT_KEEP,
+		OPT_VIEW,
 	};
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
@@ -60,75 +63,92 @@ static int run(struct cli *cli, int argc, char **argv)
 		{ "freeze-timeout", required_argument, NULL, OPT_FREEZE_TIMEOUT },
 		{ "prepare-timeout", required_argument, NULL, OPT_PREPARE_TIMEOUT },
 		{ "post-timeout", required_argument, NULL, OPT_POST_TIMEOUT },
+		{ "keep", no_argument, NULL, OPT_KEEP },
+		{ "view", required_argument, NULL, OPT_VIEW },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct snapshot_create_options so = {
-		.writers_dir = SNAPSHOT_DEFAULT_WRITERS_DIR,
-		.note = note_stderr,
-	};
-	_cleanup_free_ char **writers = NULL, **holds = NULL;
-	_cleanup_catalog_ struct catalog *c = NULL;
-	_cleanup_catalog_set_ struct catalog_set *set = NULL;
-	struct snapshot_plan *plan = NULL;
-	struct errbuf eb = { "" };
 	int64_t *timeout;
-	int r, o;
+	int o;
 
+	memset(a, 0, sizeof(*a));
+	a->so.writers_dir = SNAPSHOT_DEFAULT_WRITERS_DIR;
+	a->so.note = note_stderr;
+	a->view = CLI_DEFAULT_VIEW;
 	while ((o = getopt_long(argc, argv, "+l:w:H:h", opts, NULL)) >= 0) {
 		switch (o) {
 		case 'l':
 			if (strlen(optarg) > 256 || strchr(optarg, '\n'))
-				return cli_usage_error(&command_create,
-						       "a label is one line of at most 256 bytes");
-			so.label = optarg;
+				return cli_usage_error(cmd, "a label is one line of at most 256 bytes");
+			a->so.label = optarg;
 			break;
 		case 'w':
-			if (add_arg(&writers, &so.n_writer_paths, optarg) < 0)
+			if (add_arg(&a->writers, &a->so.n_writer_paths, optarg) < 0)
 				return -ENOMEM;
 			break;
 		case OPT_WRITERS_DIR:
-			so.writers_dir = optarg;
+			a->so.writers_dir = optarg;
 			break;
 		case OPT_NO_WRITERS:
-			so.writers_dir = NULL;
+			a->so.writers_dir = NULL;
 			break;
 		case OPT_REQUIRE_WRITERS:
-			so.require_writers = true;
+			a->so.require_writers = true;
 			break;
 		case 'H':
-			if (add_arg(&holds, &so.n_holds, optarg) < 0)
+			if (add_arg(&a->holds, &a->so.n_holds, optarg) < 0)
 				return -ENOMEM;
 			break;
 		case OPT_HOLD_TIMEOUT:
 		case OPT_FREEZE_TIMEOUT:
 		case OPT_PREPARE_TIMEOUT:
 		case OPT_POST_TIMEOUT:
-			timeout = o == OPT_HOLD_TIMEOUT	     ? &so.hold_timeout_ns
-				  : o == OPT_FREEZE_TIMEOUT  ? &so.freeze_timeout_ns
-				  : o == OPT_PREPARE_TIMEOUT ? &so.prepare_timeout_ns
-							     : &so.post_timeout_ns;
+			timeout = o == OPT_HOLD_TIMEOUT	     ? &a->so.hold_timeout_ns
+				  : o == OPT_FREEZE_TIMEOUT  ? &a->so.freeze_timeout_ns
+				  : o == OPT_PREPARE_TIMEOUT ? &a->so.prepare_timeout_ns
+							     : &a->so.post_timeout_ns;
 			if (parse_seconds(optarg, timeout) < 0)
-				return cli_usage_error(&command_create,
+				return cli_usage_error(cmd,
 						       "'%s' is not a number of seconds (0 < s <= 86400)",
 						       optarg);
 			break;
+		case OPT_KEEP:
+		case OPT_VIEW:
+			if (!exec)
+				return cli_bad_option(cmd, argc, argv);
+			if (o == OPT_KEEP)
+				a->keep = true;
+			else
+				a->view = optarg;
+			break;
 		case 'h':
-			return cli_help(&command_create, stdout);
+			cli_help(cmd, stdout);
+			return 1;
 		default:
-			return cli_bad_option(&command_create, argc, argv);
+			return cli_bad_option(cmd, argc, argv);
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error(&command_create, "name at least one volume");
-	so.writer_paths = writers;
-	so.holds = holds;
-	r = cli_require_root("create");
-	if (r < 0)
-		return r;
+	a->so.writer_paths = a->writers;
+	a->so.holds = a->holds;
+	return 0;
+}
+
+void create_args_release(struct create_args *a)
+{
+	free(a->writers);
+	free(a->holds);
+}
+
+int create_set(struct cli *cli, struct create_args *a, char *const *volumes, size_t n,
+	       struct catalog **ret_catalog, struct catalog_set **ret_set)
+{
+	_cleanup_catalog_ struct catalog *c = NULL;
+	struct snapshot_plan *plan = NULL;
+	struct errbuf eb = { "" };
+	int r;
 
 	/* refuse bad volumes, writers and cgroups before anything is made, the catalog included */
-	r = snapshot_plan_new(argv + optind, (size_t)(argc - optind), &so, &plan, &eb);
+	r = snapshot_plan_new(volumes, n, &a->so, &plan, &eb);
 	if (r < 0) {
 		log_error("%s", eb.msg);
 		return r;
@@ -143,23 +163,50 @@ static int run(struct cli *cli, int argc, char **argv)
 
 	/* a session writer that dies must not kill us with SIGPIPE */
 	signal(SIGPIPE, SIG_IGN);
-	r = snapshot_set_create(c, plan, &set, &eb);
+	r = snapshot_set_create(c, plan, ret_set, &eb);
 	if (r < 0) {
 		log_error("cannot create the set: %s", eb.msg);
 		goto out;
 	}
-	printf("%s\n", set->id);
-	if (set->consistency && streq(set->consistency, "crash") && set->n_writers > 0)
+	if ((*ret_set)->consistency && streq((*ret_set)->consistency, "crash") &&
+	    (*ret_set)->n_writers > 0)
 		log_warning("set %s is crash-consistent only: not every writer froze "
 			    "(see 'stillfs show %s')",
-			    set->id, set->id);
+			    (*ret_set)->id, (*ret_set)->id);
+	*ret_catalog = TAKE_PTR(c);
+out:
+	snapshot_plan_free(plan);
+	return r;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_catalog_ struct catalog *c = NULL;
+	_cleanup_catalog_set_ struct catalog_set *set = NULL;
+	struct create_args a;
+	int r;
+
+	r = create_args_parse(&command_create, argc, argv, false, &a);
+	if (r != 0)
+		goto out;
+	if (optind >= argc) {
+		r = cli_usage_error(&command_create, "name at least one volume");
+		goto out;
+	}
+	r = cli_require_root("create");
+	if (r < 0)
+		goto out;
+	r = create_set(cli, &a, argv + optind, (size_t)(argc - optind), &c, &set);
+	if (r < 0)
+		goto out;
+	printf("%s\n", set->id);
 	if (isatty(STDERR_FILENO))
 		log_info("set %s (%s) of %zu volume%s is complete, %s-consistent", set->id,
 			 set->token, set->n_volumes, set->n_volumes == 1 ? "" : "s",
 			 set->consistency ? set->consistency : "crash");
 out:
-	snapshot_plan_free(plan);
-	return r;
+	create_args_release(&a);
+	return r < 0 ? r : 0;
 }
 
 const struct command command_create = {

@@ -5,14 +5,6 @@
 #include "cli.h"
 #include "snapshot.h"
 
-static void note_stderr(void *userdata, int error, const char *msg)
-{
-	if (error < 0)
-		log_error("%s", msg);
-	else
-		log_info("%s", msg);
-}
-
 static int parse_help_only(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -53,7 +45,15 @@ static int run_delete(struct cli *cli, int argc, char **argv)
 
 		r = cli_get_set(c, argv[i], &s);
 		if (r == 0) {
-			if (s->state == CATALOG_SET_CREATING && process_id_alive(&s->owner)) {
+			char **views = NULL;
+
+			if (catalog_pin_views(c, s->seq, &views) == 0 && views[0]) {
+				log_error("set %s is pinned as current/ of the view '%s'; 'stillfs "
+					  "unpin --view %s' first",
+					  s->id, views[0], views[0]);
+				r = -EBUSY;
+			} else if (s->state == CATALOG_SET_CREATING &&
+				   process_id_alive(&s->owner)) {
 				log_error("set %s is being created by process %d; not deleted",
 					  s->id, (int)s->owner.pid);
 				r = -EBUSY;
@@ -68,6 +68,9 @@ static int run_delete(struct cli *cli, int argc, char **argv)
 						  "will retry",
 						  s->id);
 			}
+			for (char **v = views; v && *v; v++)
+				free(*v);
+			free(views);
 		}
 		if (r < 0 && first == 0)
 			first = r;

@@ -7,7 +7,8 @@
 
 static const struct command *const commands[] = {
 	&command_create, &command_list, &command_show,   &command_delete,
-	&command_gc,     &command_mount, &command_umount, &command_writers,
+	&command_gc,     &command_mount, &command_umount, &command_writers, &command_exec,
+	&command_pin,    &command_unpin,
 };
 
 static void usage(FILE *f)
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
 			log_error("cannot write output: %m");
 			r = -EIO;
 		}
+		if (r <= CLI_EXIT_STATUS(1) && r >= CLI_EXIT_STATUS(255))
+			return CLI_EXIT_STATUS(0) - r;
 		return r == CLI_USAGE_ERROR ? 2 : r < 0 ? 1 : 0;
 	}
 	log_error("unknown command '%s' (see 'stillfs --help')", name);

@@ -29,8 +29,8 @@ static const uint64_t files[] = {
 
 START_TEST(test_ino_layout)
 {
-	ck_assert_uint_eq(INO_SET_BITS + INO_VOL_BITS + INO_FILE_BITS, 64);
-	ck_assert_uint_eq(INO_SET_MAX, 262143);
+	ck_assert_uint_eq(1 + INO_SET_BITS + INO_VOL_BITS + INO_FILE_BITS, 64);
+	ck_assert_uint_eq(INO_SET_MAX, 131071);
 	ck_assert_uint_eq(INO_VOL_SYNTHETIC, 63);
 	ck_assert_uint_eq(INO_VOL_MAX, 62);
 	ck_assert_uint_eq(INO_FILE_MAX, UINT64_C(1099511627775));
@@ -102,10 +102,39 @@ START_TEST(test_ino_limits)
 	ck_assert_int_eq(ino_encode(1, 0, UINT64_MAX, &ino), -EOVERFLOW);
 	ck_assert_uint_eq(ino, 4242);
 
+	/* the history never reaches into current/'s namespace (bit 63) */
 	ck_assert_int_eq(ino_encode(INO_SET_MAX, INO_VOL_SYNTHETIC, INO_FILE_MAX, &ino), 0);
-	ck_assert_uint_eq(ino, UINT64_MAX);
+	ck_assert_uint_eq(ino, UINT64_MAX >> 1);
 	ck_assert_int_eq(ino_encode(1, 0, 0, &ino), 0);
 	ck_assert_uint_eq(ino, UINT64_C(1) << 46);
+}
+END_TEST
+
+START_TEST(test_ino_current)
+{
+	struct ino_parts p;
+	uint64_t ino = 0, st = 0;
+
+	/* node ids of current/ carry the set, and decode as current/ entries */
+	ck_assert_int_eq(ino_encode_current(7, 2, 300, &ino), 0);
+	ck_assert_uint_eq(ino & INO_CURRENT_BIT, INO_CURRENT_BIT);
+	ck_assert_int_eq(ino_decode(ino, &p), INO_KIND_CURRENT_FILE);
+	ck_assert_uint_eq(p.set, 7);
+	ck_assert_uint_eq(p.vol, 2);
+	ck_assert_uint_eq(p.file, 300);
+	/* current/ itself, with or without a set pinned */
+	ck_assert_int_eq(ino_encode_current(0, INO_VOL_SYNTHETIC, INO_SYN_CURRENT, &ino), 0);
+	ck_assert_int_eq(ino_decode(ino, &p), INO_KIND_CURRENT);
+	ck_assert_int_eq(ino_encode_current(9, INO_VOL_SYNTHETIC, INO_SYN_CURRENT, &ino), 0);
+	ck_assert_int_eq(ino_decode(ino, &p), INO_KIND_CURRENT);
+	ck_assert_uint_eq(p.set, 9);
+	ck_assert_int_eq(ino_encode_current(0, 1, 300, &ino), -EOVERFLOW);
+	/* what stat shows depends on the volume and the file only, never on the set */
+	ck_assert_int_eq(ino_current_st(5, 300, &st), 0);
+	ck_assert_uint_eq(st, INO_CURRENT_BIT | UINT64_C(5) << 40 | 300);
+	ck_assert_int_eq(ino_current_st(0, 300, &st), -EOVERFLOW);
+	ck_assert_int_eq(ino_current_st(INO_VOLKEY_MAX + 1, 300, &st), -EOVERFLOW);
+	ck_assert_int_eq(ino_current_st(1, INO_FILE_MAX + 1, &st), -EOVERFLOW);
 }
 END_TEST
 
@@ -434,6 +463,7 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_ino_round_trip);
 	tcase_add_test(tc, test_ino_distinct);
 	tcase_add_test(tc, test_ino_limits);
+	tcase_add_test(tc, test_ino_current);
 	tcase_add_test(tc, test_ino_synthetic);
 	tcase_add_test(tc, test_ino_root_and_invalid);
 	suite_add_tcase(s, tc);
