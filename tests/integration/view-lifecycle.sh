@@ -50,7 +50,10 @@ mount_view "$view"
 pid=$(daemon_pid "$view")
 [ -n "$pid" ] || fail "no daemon process found for $view"
 [ "$(wc -w <<<"$pid")" -eq 1 ] || fail "several processes serve $view: $pid"
-[ -z "$(names "$view")" ] || fail "the view over a catalog without sets is not empty: $(listing "$view")"
+# only current/, and empty: nothing is pinned
+[ "$(names "$view")" = current ] ||
+	fail "the view over a catalog without sets shows more than current/: $(listing "$view")"
+[ -z "$(names "$view/current")" ] || fail "current/ is not empty: $(listing "$view/current")"
 if [ -e "$view/latest" ] || [ -L "$view/latest" ]; then
 	fail "the view over a catalog without sets has a 'latest'"
 fi
