@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -219,6 +220,10 @@ static int run_command(char **cmd, const struct catalog_set *set, const char *vi
 	if (pid == 0) {
 		sigset_t none;
 
+		/* a backup left reading a set whose lease ended would see it collected */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(128 + SIGTERM);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
@@ -331,8 +336,8 @@ const struct command command_exec = {
 		"times), so restic, borg, rsync and tar --listed-incremental stay incremental.\n"
 		"\n"
 		"SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to stillfs exec are\n"
-		"passed to COMMAND. The set is leased to this process: if it dies, the next\n"
-		"'stillfs gc' (which every create runs) removes the set.\n"
+		"passed to COMMAND. The set is leased to this process: if it dies, COMMAND gets\n"
+		"SIGTERM and the next 'stillfs gc' (which every create runs) removes the set.\n"
 		"\n"
 		"Options: those of 'stillfs create', and\n"
 		"      --keep              keep the set afterwards (and not leased)\n"
