@@ -261,8 +261,13 @@ int catalog_open(const char *path, unsigned flags, struct catalog **ret)
 
 	if (version < CATALOG_SCHEMA_VERSION) {
 		if (readonly) {
-			r = -EROFS;
-			goto fail;
+			/* a catalog of an older stillfs: bring it up to date once, then read */
+			catalog_free(c);
+			r = catalog_open(path, flags & ~(unsigned)CATALOG_READONLY, &c);
+			if (r < 0)
+				return r;
+			catalog_free(c);
+			return catalog_open(path, flags, ret);
 		}
 		r = catalog_schema_migrate(c, (int)version);
 		if (r < 0)

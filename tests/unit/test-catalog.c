@@ -460,6 +460,60 @@ START_TEST(test_readonly)
 }
 END_TEST
 
+/* Reads a whole fixture file into memory; free() it. */
+static char *fixture(const char *name)
+{
+	char path[PATH_MAX];
+	char *buf;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", STILLFS_FIXTURES, name);
+	f = fopen(path, "re");
+	ck_assert_msg(f != NULL, "cannot open fixture '%s'", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)n, f), n);
+	fclose(f);
+	return buf;
+}
+
+START_TEST(test_migrate_from_v1)
+{
+	struct catalog *c = NULL;
+	struct catalog_set *s = NULL;
+	char *sql = fixture("catalog-v1.sql");
+
+	/* a catalog as the first stillfs left it, with one complete set */
+	raw_create(sql);
+	free(sql);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
+
+	/* even a reader brings it up to date, once, and keeps every set */
+	ck_assert_int_eq(catalog_open(db, CATALOG_READONLY, &c), 0);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), CATALOG_SCHEMA_VERSION);
+	ck_assert_str_eq(catalog_uuid(c), "11111111-2222-4333-8444-555555555555");
+	ck_assert_int_eq(catalog_set_get(c, "0123abcd", &s), 0);
+	ck_assert_int_eq(s->state, CATALOG_SET_COMPLETE);
+	ck_assert_str_eq(s->label, "old");
+	ck_assert_str_eq(s->volumes[0].path, "/srv");
+	/* what older versions did not record reads as not recorded */
+	ck_assert_ptr_null(s->consistency);
+	ck_assert_int_eq(s->hold_ns, -1);
+	ck_assert_uint_eq(s->n_writers, 0);
+	catalog_set_free(s);
+	catalog_free(c);
+
+	/* and a writer can use it as any other */
+	ck_assert_int_eq(catalog_open(db, 0, &c), 0);
+	ck_assert_int_eq(catalog_pin_set(c, "/run/view", 1), 0);
+	catalog_free(c);
+}
+END_TEST
+
 START_TEST(test_fresh_schema)
 {
 	struct catalog *c, *other;
@@ -1095,6 +1149,7 @@ static Suite *catalog_suite(void)
 	tcase_add_test(tc, test_open_directory);
 	tcase_add_test(tc, test_readonly);
 	tcase_add_test(tc, test_fresh_schema);
+	tcase_add_test(tc, test_migrate_from_v1);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sets");
