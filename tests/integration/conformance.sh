@@ -10,9 +10,10 @@
 # before the set is taken until every backup is done. A set is made and the
 # view mounted; then each of GNU tar, rsync, bsdtar, cpio, cp -a, restic and
 # borg backs up the volume through the view and restores it onto another
-# btrfs filesystem, and the restore is compared with the snapshot by treecmp. No program may say
-# that a file changed while it read it (the view shows the snapshot, which
-# does not change), nor warn at all; every program's output is checked.
+# btrfs filesystem, and the restore is compared with the snapshot by treecmp.
+# No program may say that a file changed while it read it (the view shows the
+# snapshot, which does not change), nor warn at all; every program's output is
+# checked.
 #
 # treecmp compares everything by default (names, type, 12 mode bits, uid,
 # gid, size, mtime with nanoseconds, content as read, symlink targets, device
