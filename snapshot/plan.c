@@ -20,14 +20,6 @@ static int64_t or_default(int64_t v, int64_t def)
 }
 
 
-static const struct snapshot_create_options *note_opts;
-
-static void note_skipped(const char *msg)
-{
-	if (note_opts && note_opts->note)
-		note_opts->note(note_opts->userdata, -EPERM, msg);
-}
-
 int snapshot_plan_new(char *const *volumes, size_t n_volumes,
 		      const struct snapshot_create_options *o, struct snapshot_plan **ret,
 		      struct errbuf *eb)
@@ -49,10 +41,8 @@ int snapshot_plan_new(char *const *volumes, size_t n_volumes,
 		goto fail;
 	p->n_volumes = n_volumes;
 
-	note_opts = o;
 	r = writers_find(o->writers_dir, o->writer_paths, o->n_writer_paths, &p->writers,
-			 &p->n_writers, note_skipped, eb);
-	note_opts = NULL;
+			 &p->n_writers, o->note, o->userdata, eb);
 	if (r < 0)
 		goto fail;
 
@@ -84,14 +74,14 @@ fail:
 }
 
 int snapshot_writers_list(const char *dir, struct snapshot_writer_info **ret, size_t *ret_n,
-			  void (*note)(const char *msg), struct errbuf *eb)
+			  snapshot_note_fn note, void *userdata, struct errbuf *eb)
 {
 	struct snapshot_writer_info *v;
 	struct writer *ws = NULL;
 	size_t n = 0;
 	int r;
 
-	r = writers_find(dir, NULL, 0, &ws, &n, note, eb);
+	r = writers_find(dir, NULL, 0, &ws, &n, note, userdata, eb);
 	if (r < 0)
 		return r;
 	v = calloc(n ? n : 1, sizeof(*v));

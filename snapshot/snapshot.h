@@ -113,7 +113,7 @@ struct snapshot_writer_info {
  * snapshot_writer_infos_free().
  */
 int snapshot_writers_list(const char *dir, struct snapshot_writer_info **ret, size_t *ret_n,
-			  void (*note)(const char *msg), struct errbuf *eb);
+			  snapshot_note_fn note, void *userdata, struct errbuf *eb);
 void snapshot_writer_infos_free(struct snapshot_writer_info *w, size_t n);
 
 /* Volumes, writers and held cgroups, resolved and checked before anything is made. */

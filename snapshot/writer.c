@@ -1034,7 +1034,7 @@ static void closedirp(DIR **d)
 		closedir(*d);
 }
 
-static void note_skip(void (*note)(const char *msg), const char *dir, const char *name,
+static void note_skip(snapshot_note_fn note, void *userdata, const char *dir, const char *name,
 		      const char *why)
 {
 	char msg[PATH_MAX + 128];
@@ -1042,11 +1042,11 @@ static void note_skip(void (*note)(const char *msg), const char *dir, const char
 	if (!note)
 		return;
 	snprintf(msg, sizeof(msg), "skipping writer '%s/%s': %s", dir, name, why);
-	note(msg);
+	note(userdata, -EPERM, msg);
 }
 
-static int find_in_dir(const char *dir, struct writer_list *l, void (*note)(const char *msg),
-		       struct errbuf *eb)
+static int find_in_dir(const char *dir, struct writer_list *l, snapshot_note_fn note,
+		       void *userdata, struct errbuf *eb)
 {
 	_cleanup_(closedirp) DIR *d = NULL;
 	struct dirent *de;
@@ -1080,18 +1080,18 @@ static int find_in_dir(const char *dir, struct writer_list *l, void (*note)(cons
 			continue;
 		/* symbolic links are followed: a writer is often linked from where it is installed */
 		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0) {
-			note_skip(note, dir, de->d_name, strerror(errno));
+			note_skip(note, userdata, dir, de->d_name, strerror(errno));
 			continue;
 		}
 		if (S_ISDIR(st.st_mode))
 			continue;
 		if (!S_ISREG(st.st_mode)) {
-			note_skip(note, dir, de->d_name, "not a regular file");
+			note_skip(note, userdata, dir, de->d_name, "not a regular file");
 			continue;
 		}
 		/* also says no for a noexec mount, where execve() would fail */
 		if (faccessat(dirfd(d), de->d_name, X_OK, AT_EACCESS) < 0) {
-			note_skip(note, dir, de->d_name, "not executable");
+			note_skip(note, userdata, dir, de->d_name, "not executable");
 			continue;
 		}
 		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
@@ -1102,7 +1102,7 @@ static int find_in_dir(const char *dir, struct writer_list *l, void (*note)(cons
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
-			note_skip(note, dir, de->d_name, strerror(-r));
+			note_skip(note, userdata, dir, de->d_name, strerror(-r));
 	}
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof(*l->v), writer_cmp);
@@ -1138,13 +1138,13 @@ static int add_extra(const char *path, struct writer_list *l, struct errbuf *eb)
 }
 
 int writers_find(const char *dir, char *const *extra, size_t n_extra, struct writer **ret,
-		 size_t *ret_n, void (*note)(const char *msg), struct errbuf *eb)
+		 size_t *ret_n, snapshot_note_fn note, void *userdata, struct errbuf *eb)
 {
 	struct writer_list l = { 0 };
 	int r = 0;
 
 	if (dir)
-		r = find_in_dir(dir, &l, note, eb);
+		r = find_in_dir(dir, &l, note, userdata, eb);
 	for (size_t i = 0; r >= 0 && i < n_extra; i++)
 		r = add_extra(extra[i], &l, eb);
 	if (r < 0) {

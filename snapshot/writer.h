@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "snapshot.h"
 
 enum writer_phase {
 	WRITER_PREPARE,
@@ -90,7 +91,7 @@ int writer_result_from_string(const char *s, enum writer_result *ret);
  * `note`). Stores a new array in *ret; free with writers_free().
  */
 int writers_find(const char *dir, char *const *extra, size_t n_extra, struct writer **ret,
-		 size_t *ret_n, void (*note)(const char *msg), struct errbuf *eb);
+		 size_t *ret_n, snapshot_note_fn note, void *userdata, struct errbuf *eb);
 void writers_free(struct writer *w, size_t n);
 
 /*

@@ -61,6 +61,8 @@ void note_stderr(void *userdata, int error, const char *msg);
 
 /* Minimal JSON output. */
 void json_string(FILE *f, const char *s);
+/* Writes ,"name":"value" (value may be NULL: null). */
+void json_field(FILE *f, const char *name, const char *value);
 
 extern const struct command command_create, command_list, command_show, command_delete,
 	command_gc, command_mount, command_umount, command_writers, command_exec, command_pin,

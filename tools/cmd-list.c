@@ -13,38 +13,28 @@ static void json_set(FILE *f, const struct catalog_set *s)
 	json_string(f, s->id);
 	fprintf(f, ",\"seq\":%jd,\"token\":", (intmax_t)s->seq);
 	json_string(f, s->token);
-	fprintf(f, ",\"created\":");
-	json_string(f, created);
+	json_field(f, "created", created);
 	fprintf(f, ",\"completed\":");
 	if (s->completed_ns > 0 && iso_time_format(s->completed_ns, completed,
 						   sizeof(completed)) == 0)
 		json_string(f, completed);
 	else
 		fputs("null", f);
-	fprintf(f, ",\"state\":");
-	json_string(f, catalog_set_state_to_string(s->state));
-	fprintf(f, ",\"label\":");
-	json_string(f, s->label);
-	fprintf(f, ",\"reason\":");
-	json_string(f, s->reason);
+	json_field(f, "state", catalog_set_state_to_string(s->state));
+	json_field(f, "label", s->label);
+	json_field(f, "reason", s->reason);
 	fprintf(f, ",\"volumes\":[");
 	for (size_t i = 0; i < s->n_volumes; i++) {
 		const struct catalog_volume *v = &s->volumes[i];
 
 		fprintf(f, "%s{\"index\":%u,\"path\":", i ? "," : "", v->index);
 		json_string(f, v->path);
-		fprintf(f, ",\"name\":");
-		json_string(f, v->name);
-		fprintf(f, ",\"provider\":");
-		json_string(f, v->provider);
-		fprintf(f, ",\"storage\":");
-		json_string(f, v->storage);
-		fprintf(f, ",\"snapshot\":");
-		json_string(f, v->snapshot);
-		fprintf(f, ",\"origin_uuid\":");
-		json_string(f, v->origin_uuid);
-		fprintf(f, ",\"snapshot_uuid\":");
-		json_string(f, v->snapshot_uuid);
+		json_field(f, "name", v->name);
+		json_field(f, "provider", v->provider);
+		json_field(f, "storage", v->storage);
+		json_field(f, "snapshot", v->snapshot);
+		json_field(f, "origin_uuid", v->origin_uuid);
+		json_field(f, "snapshot_uuid", v->snapshot_uuid);
 		fputc('}', f);
 	}
 	fprintf(f, "],\"consistency\":");
@@ -65,10 +55,8 @@ static void json_set(FILE *f, const struct catalog_set *s)
 
 		fprintf(f, "%s{\"name\":", i ? "," : "");
 		json_string(f, w->name);
-		fprintf(f, ",\"path\":");
-		json_string(f, w->path);
-		fprintf(f, ",\"kind\":");
-		json_string(f, w->kind);
+		json_field(f, "path", w->path);
+		json_field(f, "kind", w->kind);
 		fprintf(f, ",\"phases\":{");
 		for (size_t j = 0; j < w->n_phases; j++) {
 			const struct catalog_writer_phase *p = &w->phases[j];
@@ -77,8 +65,7 @@ static void json_set(FILE *f, const struct catalog_set *s)
 			json_string(f, p->phase);
 			fprintf(f, ":{\"result\":");
 			json_string(f, p->result);
-			fprintf(f, ",\"message\":");
-			json_string(f, p->message);
+			json_field(f, "message", p->message);
 			fprintf(f, ",\"duration_ns\":%jd}", (intmax_t)p->duration_ns);
 		}
 		fprintf(f, "}}");

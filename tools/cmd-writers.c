@@ -5,11 +5,6 @@
 #include "cli.h"
 #include "snapshot.h"
 
-static void note_skip(const char *msg)
-{
-	log_warning("%s", msg);
-}
-
 static const struct catalog_writer_status *status_of(const struct catalog_writer_status *st,
 						     size_t n, const char *path)
 {
@@ -30,10 +25,8 @@ static void print_one(const char *name, const char *kind, const char *path, bool
 		fputs(first ? "\n" : ",\n", stdout);
 		fputs("{\"name\":", stdout);
 		json_string(stdout, name);
-		fputs(",\"kind\":", stdout);
-		json_string(stdout, kind);
-		fputs(",\"path\":", stdout);
-		json_string(stdout, path);
+		json_field(stdout, "kind", kind);
+		json_field(stdout, "path", path);
 		printf(",\"registered\":%s,\"last\":", registered ? "true" : "false");
 		if (!s) {
 			fputs("null}", stdout);
@@ -41,14 +34,10 @@ static void print_one(const char *name, const char *kind, const char *path, bool
 		}
 		fputs("{\"set\":", stdout);
 		json_string(stdout, s->set_id);
-		fputs(",\"time\":", stdout);
-		json_string(stdout, when);
-		fputs(",\"phase\":", stdout);
-		json_string(stdout, s->phase);
-		fputs(",\"result\":", stdout);
-		json_string(stdout, s->result);
-		fputs(",\"message\":", stdout);
-		json_string(stdout, s->message);
+		json_field(stdout, "time", when);
+		json_field(stdout, "phase", s->phase);
+		json_field(stdout, "result", s->result);
+		json_field(stdout, "message", s->message);
 		fputs("}}", stdout);
 		return;
 	}
@@ -99,7 +88,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	r = cli_require_root("writers");
 	if (r < 0)
 		return r;
-	r = snapshot_writers_list(dir, &reg, &n_reg, note_skip, &eb);
+	r = snapshot_writers_list(dir, &reg, &n_reg, note_stderr, NULL, &eb);
 	if (r < 0) {
 		log_error("%s", eb.msg);
 		return r;

@@ -32,3 +32,9 @@ void json_string(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+void json_field(FILE *f, const char *name, const char *value)
+{
+	fprintf(f, ",\"%s\":", name);
+	json_string(f, value);
+}

@@ -114,7 +114,7 @@ static struct writer *one_writer(const char *path)
 	struct writer *w = NULL;
 	struct errbuf eb = { "" };
 	size_t n = 0;
-	int r = writers_find(NULL, extra, 1, &w, &n, NULL, &eb);
+	int r = writers_find(NULL, extra, 1, &w, &n, NULL, NULL, &eb);
 
 	ck_assert_msg(r == 0, "writers_find: %d %s", r, eb.msg);
 	ck_assert_uint_eq(n, 1);
@@ -648,7 +648,7 @@ END_TEST
 static char notes[8][PATH_MAX + 128];
 static size_t n_notes;
 
-static void note(const char *msg)
+static void note(void *userdata, int error, const char *msg)
 {
 	if (n_notes < 8)
 		snprintf(notes[n_notes], sizeof(notes[0]), "%s", msg);
@@ -680,7 +680,7 @@ START_TEST(test_find_dir)
 	extra[0] = (char *)script("zz-extra.session", 0700, "exit 0\n");
 
 	n_notes = 0;
-	ck_assert_int_eq(writers_find(dir, extra, 1, &w, &n, note, &eb), 0);
+	ck_assert_int_eq(writers_find(dir, extra, 1, &w, &n, note, NULL, &eb), 0);
 	ck_assert_uint_eq(n, 5);
 	ck_assert_str_eq(w[0].name, "10-a");
 	ck_assert_str_eq(w[1].name, "20-b");
@@ -718,16 +718,16 @@ START_TEST(test_find_none)
 	struct errbuf eb = { "" };
 	size_t n = 99;
 
-	ck_assert_int_eq(writers_find(at("missing.d"), NULL, 0, &w, &n, note, &eb), 0);
+	ck_assert_int_eq(writers_find(at("missing.d"), NULL, 0, &w, &n, note, NULL, &eb), 0);
 	ck_assert_uint_eq(n, 0);
 	writers_free(w, n);
 	n = 99;
-	ck_assert_int_eq(writers_find(NULL, NULL, 0, &w, &n, NULL, &eb), 0);
+	ck_assert_int_eq(writers_find(NULL, NULL, 0, &w, &n, NULL, NULL, &eb), 0);
 	ck_assert_uint_eq(n, 0);
 	writers_free(w, n);
 	/* a file where the directory should be is a mistake, not "no writers" */
 	script("not-a-dir", 0644, "");
-	ck_assert_int_eq(writers_find(at("not-a-dir"), NULL, 0, &w, &n, NULL, &eb), -ENOTDIR);
+	ck_assert_int_eq(writers_find(at("not-a-dir"), NULL, 0, &w, &n, NULL, NULL, &eb), -ENOTDIR);
 }
 END_TEST
 
@@ -739,7 +739,7 @@ static void assert_refused(char *path, int expected_r, const char *why)
 	char expected[PATH_MAX + 64];
 	size_t n = 99;
 
-	ck_assert_int_eq(writers_find(NULL, extra, expected_r == -EEXIST ? 2 : 1, &w, &n, NULL,
+	ck_assert_int_eq(writers_find(NULL, extra, expected_r == -EEXIST ? 2 : 1, &w, &n, NULL, NULL,
 				      &eb),
 			 expected_r);
 	snprintf(expected, sizeof(expected), "writer '%s' %s", path, why);
