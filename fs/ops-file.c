@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Reading files: open, read, seek for data and holes, symlinks and extended attributes. */
+#include <limits.h>
+#include <stdio.h>
+#include <sys/xattr.h>
+
+#include "ops.h"
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct view *v = view_of(req);
+	_cleanup_target_ struct target t = { 0 };
+	_cleanup_close_ int fd = -1;
+	char buf[PATH_MAX + 1];
+	ssize_t n;
+	int r;
+
+	r = target_resolve(v, ino, &t);
+	if (r == 0 && t.kind == INO_KIND_LATEST) {
+		fuse_reply_readlink(req, t.set->token);
+		return;
+	}
+	if (r == 0 && t.kind != INO_KIND_FILE)
+		r = -EINVAL;
+	if (r == 0)
+		r = fd = target_open(v, &t, O_PATH | O_NOFOLLOW);
+	if (r >= 0) {
+		n = readlinkat(fd, "", buf, sizeof(buf) - 1);
+		r = n < 0 ? -errno : 0;
+		if (n >= 0)
+			buf[n] = '\0';
+	}
+	if (r < 0)
+		fuse_reply_err(req, target_errno(r, "readlink", &t));
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct view *v = view_of(req);
+	_cleanup_target_ struct target t = { 0 };
+	int r, fd;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = target_resolve(v, ino, &t);
+	if (r == 0 && t.kind != INO_KIND_FILE)
+		r = -EISDIR;
+	if (r < 0) {
+		fuse_reply_err(req, target_errno(r, "open", &t));
+		return;
+	}
+	fd = target_open(v, &t, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		fuse_reply_err(req, target_errno(fd, "open", &t));
+		return;
+	}
+	fi->fh = (uint64_t)fd;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) < 0)
+		close(fd);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	_cleanup_free_ char *buf = malloc(size ? size : 1);
+	size_t done = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	while (done < size) {
+		ssize_t n = pread((int)fi->fh, buf + done, size - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+
+			log_error("read of inode %#jx at %jd failed: %s", (uintmax_t)ino,
+				  (intmax_t)off, strerror(err));
+			fuse_reply_err(req, err == EIO ? EIO : err);
+			return;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	fuse_reply_buf(req, buf, done);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	close((int)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t r = lseek((int)fi->fh, off, whence);
+
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+
+/* Extended attributes are read through the inode's /proc/self/fd entry, which works
+ * for every file type, symlinks and devices included, without opening the file. */
+static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct view *v = view_of(req);
+	_cleanup_target_ struct target t = { 0 };
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	char proc[64];
+	ssize_t n;
+	int r;
+
+	r = target_resolve(v, ino, &t);
+	if (r == 0 && t.kind != INO_KIND_FILE) {
+		if (name)
+			fuse_reply_err(req, ENODATA);
+		else if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (r == 0)
+		r = fd = target_open(v, &t, O_PATH | O_NOFOLLOW);
+	if (r < 0) {
+		fuse_reply_err(req, target_errno(r, "getxattr", &t));
+		return;
+	}
+	if (size > 0) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	do_xattr(req, ino, name, size);
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	do_xattr(req, ino, NULL, size);
+}
