@@ -40,7 +40,9 @@ static int parse_line(char *line, struct mount_entry *e)
 		return -EINVAL;
 	*sep = '\0';
 	for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-		if (field == 3)
+		if (field == 2 && sscanf(tok, "%u:%u", &e->major, &e->minor) != 2)
+			return -EINVAL;
+		else if (field == 3)
 			snprintf(e->root, sizeof(e->root), "%s", tok);
 		else if (field == 4)
 			snprintf(e->mount_point, sizeof(e->mount_point), "%s", tok);

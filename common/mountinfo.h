@@ -11,6 +11,8 @@ struct mount_entry {
 	char fstype[64];        /* "btrfs", "fuse.stillfs", ... */
 	char source[1024];
 	char root[4096];        /* the path within its filesystem that is mounted */
+	unsigned int major;     /* st_dev of the mounted filesystem */
+	unsigned int minor;
 };
 
 /*

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -380,6 +382,11 @@ START_TEST(test_mountinfo)
 
 	ck_assert_int_eq(mountinfo_is_mount_point("/proc", &e), 1);
 	ck_assert_str_eq(e.fstype, "proc");
+	/* the device numbers are those stat reports for the mount */
+	struct stat st;
+	ck_assert_int_eq(stat("/proc", &st), 0);
+	ck_assert_uint_eq(e.major, major(st.st_dev));
+	ck_assert_uint_eq(e.minor, minor(st.st_dev));
 	ck_assert_int_eq(mountinfo_is_mount_point("/proc/self", &e), 0);
 	ck_assert_int_eq(mountinfo_is_mount_point("/", &e), 1);
 }
