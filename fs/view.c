@@ -94,6 +94,7 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 	char *argv[] = { "stillfs", "-o", MOUNT_OPTIONS, o->debug ? "-d" : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
 	struct fuse_loop_config *loop = NULL;
+	_cleanup_free_ char *catalog = NULL;
 	struct view v = { 0 };
 	int r;
 
@@ -103,9 +104,15 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 	r = view_setup(&v, o, eb);
 	if (r < 0)
 		goto out;
-	/* SQLite connections must not cross a fork: the daemon opens its own below */
+	/* SQLite connections must not cross a fork: the daemon opens its own below,
+	 * by absolute path, as it leaves the working directory behind */
 	catalog_free(v.catalog);
 	v.catalog = NULL;
+	catalog = realpath(o->catalog_path, NULL);
+	if (!catalog) {
+		r = errbuf_set(eb, -errno, "cannot resolve catalog path '%s'", o->catalog_path);
+		goto out;
+	}
 
 	v.session = fuse_session_new(&args, &view_ops, sizeof(view_ops), &v);
 	if (!v.session) {
@@ -128,18 +135,18 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 	}
 	if (!o->foreground)
 		log_to_syslog();
-	r = catalog_open(o->catalog_path, CATALOG_READONLY, &v.catalog);
+	r = catalog_open(catalog, CATALOG_READONLY, &v.catalog);
 	if (r < 0) {
-		log_error_errno(r, "cannot open catalog '%s'", o->catalog_path);
+		log_error_errno(r, "cannot open catalog '%s'", catalog);
 		goto out_unmount;
 	}
 	r = view_sets_refresh(&v, true);
 	if (r < 0) {
-		log_error_errno(r, "cannot read sets from catalog '%s'", o->catalog_path);
+		log_error_errno(r, "cannot read sets from catalog '%s'", catalog);
 		goto out_unmount;
 	}
 	log_info("serving %s on '%s' from catalog '%s'",
-		 o->set_id ? o->set_id : "all sets", o->mountpoint, o->catalog_path);
+		 o->set_id ? o->set_id : "all sets", o->mountpoint, catalog);
 
 	r = view_refresher_start(&v);
 	if (r < 0) {

@@ -211,6 +211,17 @@ after_two=$(inodes "$two" "${two_paths[@]}") || fail "cannot stat in $two after 
 	fail "inode numbers in the two-volume view changed after mounting again: $(diff <(echo "$before_two") <(echo "$after_two") | grep '^[<>]')"
 log "inode numbers are the same after mounting again"
 
+# --- a catalog named relative to the working directory: the daemon, which
+# leaves it, still reads that catalog ---
+rel=$T/relative
+mkdir -p "$rel"
+(cd "$T" && timeout 30 "$STILLFS" --catalog "$(basename "$CATALOG")" mount relative) ||
+	fail "stillfs mount with a relative catalog path failed"
+wait_for 10 is_mounted "$rel"
+[ "$(readlink "$rel/latest")" = "$(readlink "$view/latest")" ] ||
+	fail "the view of a relative catalog path shows another catalog: latest is '$(readlink "$rel/latest")'"
+timeout 30 "$STILLFS" umount "$rel" || fail "stillfs umount $rel failed"
+
 # --- umount of a busy view, then --lazy ---
 timeout 30 "$STILLFS" umount "$single" || fail "stillfs umount $single failed"
 timeout 30 "$STILLFS" umount "$two" || fail "stillfs umount $two failed"
