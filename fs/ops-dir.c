@@ -6,10 +6,18 @@
 
 #define DIRBUF_SIZE (64 * 1024)
 
-/* An open directory of a snapshot; synthetic directories have none. */
+/*
+ * An open directory (fd is -1 for synthetic ones). The kernel asks for a
+ * listing a reply at a time, each starting where the last one ended; entries
+ * read from the snapshot but not yet sent wait in buf for the next request, so
+ * each is read once.
+ */
 struct dir {
 	int fd;
 	struct target t;
+	size_t len;  /* bytes of getdents64 records in buf */
+	size_t pos;  /* the first record not yet sent */
+	off_t next;  /* the offset the kernel asks for to continue from pos */
 	char buf[DIRBUF_SIZE];
 };
 
@@ -172,28 +180,38 @@ static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t s
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (lseek(d->fd, off, SEEK_SET) < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	while (!full) {
-		ssize_t got = getdents64(d->fd, d->buf, sizeof(d->buf));
-
-		if (got < 0) {
-			r = -errno;
-			break;
+	if (off != d->next || (off == 0 && d->len == 0)) {
+		if (lseek(d->fd, off, SEEK_SET) < 0) {
+			fuse_reply_err(req, errno);
+			return;
 		}
-		if (got == 0)
-			break;
-		for (ssize_t pos = 0; pos < got;) {
-			struct dirent64 *de = (struct dirent64 *)(d->buf + pos);
+		d->len = d->pos = 0;
+		d->next = off;
+	}
+	while (!full && r == 0) {
+		if (d->pos >= d->len) {
+			ssize_t got = getdents64(d->fd, d->buf, sizeof(d->buf));
+
+			if (got < 0) {
+				r = -errno;
+				break;
+			}
+			d->pos = 0;
+			d->len = (size_t)got;
+			if (got == 0)
+				break;
+		}
+		while (d->pos < d->len) {
+			struct dirent64 *de = (struct dirent64 *)(d->buf + d->pos);
 			struct fuse_entry_param e = { 0 };
 			bool dot = streq(de->d_name, ".") || streq(de->d_name, "..");
 			size_t n;
 
-			pos += de->d_reclen;
-			if (!dot && hidden_name(&d->t, de->d_name))
+			if (!dot && hidden_name(&d->t, de->d_name)) {
+				d->pos += de->d_reclen;
+				d->next = (off_t)de->d_off;
 				continue;
+			}
 			if (dot || !plus) {
 				r = shown_ino(&d->t, de->d_ino, &e.attr.st_ino);
 				if (r < 0)
@@ -223,9 +241,9 @@ static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t s
 				break;
 			}
 			used += n;
+			d->pos += de->d_reclen;
+			d->next = (off_t)de->d_off;
 		}
-		if (r < 0)
-			break;
 	}
 	if (r < 0 && used == 0)
 		fuse_reply_err(req, target_errno(r, "readdir", &d->t));

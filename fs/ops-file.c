@@ -36,12 +36,23 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, buf);
 }
 
+/*
+ * Where the kernel supports it, files are not opened at all: the first OPEN is
+ * answered ENOSYS, after which the kernel sends no OPEN or RELEASE on this
+ * connection, keeps cached pages across opens, and names the node alone in
+ * each READ (one request per small file instead of three). The file is then
+ * reopened by its handle for each read. Otherwise each open keeps a descriptor.
+ */
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = view_of(req);
 	_cleanup_target_ struct target t = { 0 };
 	int r, fd;
 
+	if (v->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -65,18 +76,44 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 }
 
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+/* The descriptor to serve a request on an open file from: the one opened, or
+ * (without OPEN) a new one in *own, which the caller closes. Returns it or an errno < 0. */
+static int file_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, const char *what,
+		   int *own)
 {
-	_cleanup_free_ char *buf = malloc(size ? size : 1);
-	size_t done = 0;
+	struct view *v = view_of(req);
+	_cleanup_target_ struct target t = { 0 };
+	int r;
 
+	if (!v->no_open)
+		return (int)fi->fh;
+	r = target_resolve(v, ino, &t);
+	if (r == 0 && t.kind != INO_KIND_FILE)
+		r = -EISDIR;
+	if (r == 0)
+		r = *own = target_open(v, &t, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	return r < 0 ? -target_errno(r, what, &t) : r;
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	_cleanup_close_ int own = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t done = 0;
+	int fd;
+
+	fd = file_fd(req, ino, fi, "read", &own);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	while (done < size) {
-		ssize_t n = pread((int)fi->fh, buf + done, size - done, off + (off_t)done);
+		ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -85,7 +122,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 			log_error("read of inode %#jx at %jd failed: %s", (uintmax_t)ino,
 				  (intmax_t)off, strerror(err));
-			fuse_reply_err(req, err == EIO ? EIO : err);
+			fuse_reply_err(req, err);
 			return;
 		}
 		if (n == 0)
@@ -101,17 +138,22 @@ void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	off_t r = lseek((int)fi->fh, off, whence);
+	_cleanup_close_ int own = -1;
+	int fd = file_fd(req, ino, fi, "lseek", &own);
+	off_t r;
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_lseek(req, r);
 }
-
 
 /* Extended attributes are read through the inode's /proc/self/fd entry, which works
  * for every file type, symlinks and devices included, without opening the file. */

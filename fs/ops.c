@@ -142,6 +142,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct view *v = userdata;
+
+	/* files need no OPEN: see op_open */
+	v->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
 	/* the kernel must ask for every listing with attributes: walkers stat everything */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;

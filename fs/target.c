@@ -24,6 +24,7 @@ int target_errno(int r, const char *what, const struct target *t)
 
 int target_resolve(struct view *v, fuse_ino_t id, struct target *t)
 {
+	view_readahead_once(v);
 	memset(t, 0, sizeof(*t));
 	t->id = id;
 	if (id == FUSE_ROOT_ID && v->single) {

@@ -58,6 +58,10 @@ struct view {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stopping;
+
+	/* the kernel skips OPEN and RELEASE of files: every read names the node alone */
+	bool no_open;
+	atomic_bool readahead_pending;
 };
 
 /* Loads or reloads the sets from the catalog when it changed. Returns 0 or -errno. */
@@ -76,5 +80,13 @@ void view_sets_clear(struct view *v);
 /* The background thread that notices new and deleted sets and tells the kernel. */
 int view_refresher_start(struct view *v);
 void view_refresher_stop(struct view *v);
+
+/*
+ * Raises the kernel's readahead on the view once the connection is set up
+ * (FUSE_INIT's reply can only lower it). Called by every request that names
+ * a node; the first does the work, which may fail harmlessly (not root, no
+ * sysfs): reads then use the kernel's default window.
+ */
+void view_readahead_once(struct view *v);
 
 extern const struct fuse_lowlevel_ops view_ops;

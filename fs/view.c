@@ -153,6 +153,7 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 		log_error_errno(r, "cannot start the refresher");
 		goto out_unmount;
 	}
+	atomic_store(&v.readahead_pending, true);
 	loop = fuse_loop_cfg_create();
 	if (!loop) {
 		r = -ENOMEM;

@@ -5,7 +5,9 @@
 # utimes, set and remove extended attributes and ACLs, hard and symbolic links,
 # mknod) fails with EROFS, and the snapshot beneath is unchanged afterwards,
 # also when the mount's read-only flag is taken away (the daemon itself must
-# refuse). And it can be read only as the original permissions allowed: an
+# refuse; writes to file data then fail with EIO, as the kernel reports the
+# daemon's refusal of a WRITE, and opening for writing succeeds, as the view's
+# files are read without OPEN requests). And it can be read only as the original permissions allowed: an
 # unprivileged user may read through the view exactly what it may read on the
 # live volume (mode bits, group membership, a POSIX ACL), no more, no less.
 # shellcheck source=lib.sh
@@ -90,13 +92,33 @@ must_erofs() {
 	fi
 }
 
+# must_refuse_write WHAT COMMAND...: on a view made read-write, a write of file
+# data must fail, with EROFS or EIO.
+must_refuse_write() {
+	local what=$1 rc=0 out
+	shift
+	out=$(timeout 30 "$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		erofs_problems+=("$where: $what: '$*' succeeded")
+	elif ! grep -q -e 'Read-only file system' -e 'Input/output error' -e 'I/O error' <<<"$out"; then
+		erofs_problems+=("$where: $what: '$*' failed otherwise: $out")
+	fi
+}
+
+# try_every_change WHERE [made-rw]
 # shellcheck disable=SC2016 # the sh -c scripts expand their own $1
 try_every_change() {
 	where=$1
-	must_erofs write sh -c 'echo changed >"$1"' sh "$d/public"
-	must_erofs append sh -c 'echo more >>"$1"' sh "$d/public"
-	must_erofs open-rw sh -c 'exec 3<>"$1"' sh "$d/public"
-	must_erofs dd dd if=/dev/zero of="$d/public" bs=1 count=1 conv=notrunc status=none
+	if [ "${2:-}" = made-rw ]; then
+		must_refuse_write write sh -c 'echo changed >"$1"' sh "$d/public"
+		must_refuse_write append sh -c 'echo more >>"$1"' sh "$d/public"
+		must_refuse_write dd dd if=/dev/zero of="$d/public" bs=1 count=1 conv=notrunc status=none
+	else
+		must_erofs write sh -c 'echo changed >"$1"' sh "$d/public"
+		must_erofs append sh -c 'echo more >>"$1"' sh "$d/public"
+		must_erofs open-rw sh -c 'exec 3<>"$1"' sh "$d/public"
+		must_erofs dd dd if=/dev/zero of="$d/public" bs=1 count=1 conv=notrunc status=none
+	fi
 	must_erofs truncate truncate -s 0 "$d/public"
 	must_erofs truncate-grow truncate -s 1M "$d/public"
 	must_erofs create sh -c ': >"$1"' sh "$d/newfile"
@@ -232,7 +254,7 @@ log "permissions: the view allows uid $USER_ID exactly what the volume allows"
 # (-i: no mount helper; the kernel's FUSE remount only flips the flag)
 if mount -i -o remount,rw "$view" 2>/dev/null; then
 	if awk -v m="$view" '$5 == m { split($6, o, ","); exit o[1] != "rw" }' /proc/self/mountinfo; then
-		try_every_change "mount made read-write"
+		try_every_change "mount made read-write" made-rw
 	else
 		log "the view stayed read-only after 'mount -o remount,rw'"
 	fi
