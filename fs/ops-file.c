@@ -41,7 +41,8 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
  * answered ENOSYS, after which the kernel sends no OPEN or RELEASE on this
  * connection, keeps cached pages across opens, and names the node alone in
  * each READ (one request per small file instead of three). The file is then
- * reopened by its handle for each read. Otherwise each open keeps a descriptor.
+ * reopened by its handle, through a small cache of descriptors (fdcache.h).
+ * Otherwise each open keeps a descriptor until RELEASE.
  */
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -76,58 +77,87 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 }
 
-/* The descriptor to serve a request on an open file from: the one opened, or
- * (without OPEN) a new one in *own, which the caller closes. Returns it or an errno < 0. */
-static int file_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, const char *what,
-		   int *own)
-{
-	struct view *v = view_of(req);
-	_cleanup_target_ struct target t = { 0 };
-	int r;
+struct node_open {
+	struct view *v;
+	fuse_ino_t ino;
+	const char *what;
+};
 
-	if (!v->no_open)
-		return (int)fi->fh;
-	r = target_resolve(v, ino, &t);
+static int node_open(void *userdata)
+{
+	struct node_open *o = userdata;
+	_cleanup_target_ struct target t = { 0 };
+	int r = target_resolve(o->v, o->ino, &t);
+
 	if (r == 0 && t.kind != INO_KIND_FILE)
 		r = -EISDIR;
 	if (r == 0)
-		r = *own = target_open(v, &t, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-	return r < 0 ? -target_errno(r, what, &t) : r;
+		r = target_open(o->v, &t, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	return r < 0 ? -target_errno(r, o->what, &t) : r;
+}
+
+/* The descriptor to serve a request on a file from: the one its OPEN made, or
+ * (without OPEN) one shared through the view's descriptor cache. Hand it back
+ * with file_fd_put(). Returns it or an errno < 0. */
+static int file_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, const char *what)
+{
+	struct view *v = view_of(req);
+	struct node_open o = { v, ino, what };
+
+	if (!v->no_open)
+		return (int)fi->fh;
+	return fdcache_get(v->files, ino, node_open, &o);
+}
+
+static void file_fd_put(fuse_req_t req, fuse_ino_t ino, int fd)
+{
+	struct view *v = view_of(req);
+
+	if (v->no_open)
+		fdcache_put(v->files, ino, fd);
+}
+
+static int read_full(int fd, char *buf, size_t size, off_t off, size_t *ret)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*ret = done;
+	return 0;
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	_cleanup_close_ int own = -1;
-	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ char *buf = malloc(size ? size : 1);
 	size_t done = 0;
-	int fd;
+	int fd, r;
 
-	fd = file_fd(req, ino, fi, "read", &own);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	while (done < size) {
-		ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int err = errno;
-
-			log_error("read of inode %#jx at %jd failed: %s", (uintmax_t)ino,
-				  (intmax_t)off, strerror(err));
-			fuse_reply_err(req, err);
-			return;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
+	fd = file_fd(req, ino, fi, "read");
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = read_full(fd, buf, size, off, &done);
+	file_fd_put(req, ino, fd);
+	if (r < 0) {
+		log_error("read of inode %#jx at %jd failed: %s", (uintmax_t)ino, (intmax_t)off,
+			  strerror(-r));
+		fuse_reply_err(req, -r);
+		return;
 	}
 	fuse_reply_buf(req, buf, done);
 }
@@ -140,17 +170,21 @@ void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	_cleanup_close_ int own = -1;
-	int fd = file_fd(req, ino, fi, "lseek", &own);
+	int fd = file_fd(req, ino, fi, "lseek");
 	off_t r;
+	int err;
 
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	/* (the kernel asks only for SEEK_DATA and SEEK_HOLE; moving a shared
+	 * descriptor's position harms nobody, as reads use pread) */
 	r = lseek(fd, off, whence);
+	err = errno;
+	file_fd_put(req, ino, fd);
 	if (r < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, err);
 	else
 		fuse_reply_lseek(req, r);
 }

@@ -13,6 +13,8 @@
 #include "view-internal.h"
 
 #define REFRESH_INTERVAL_MS 1000
+/* a file descriptor of the view idle this long is closed (see fdcache.h) */
+#define FILE_IDLE_MS 2000
 
 struct names {
 	char (*tokens)[GMT_TOKEN_LEN];
@@ -124,6 +126,7 @@ static void *refresher_main(void *arg)
 		int r;
 
 		trim_memory(v, &peak);
+		fdcache_expire(v->files, FILE_IDLE_MS);
 		r = view_sets_refresh(v, false);
 
 		if (r < 0) {

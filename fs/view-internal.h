@@ -9,6 +9,7 @@
 #include <fuse_lowlevel.h>
 
 #include "catalog.h"
+#include "fdcache.h"
 #include "ino.h"
 #include "node.h"
 #include "view.h"
@@ -61,6 +62,7 @@ struct view {
 
 	/* the kernel skips OPEN and RELEASE of files: every read names the node alone */
 	bool no_open;
+	struct fdcache *files; /* descriptors of files being read, without OPEN */
 	atomic_bool readahead_pending;
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Mounting the view, detaching the daemon, and serving until unmounted. */
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "view-internal.h"
@@ -9,6 +10,22 @@
  * allow_other with default_permissions: every user reads what the original
  * permissions allowed, and no more. */
 #define MOUNT_OPTIONS "ro,nosuid,nodev,noatime,default_permissions,allow_other,fsname=stillfs,subtype=stillfs"
+
+/* descriptors of files being read: enough for every thread and some readers'
+ * files, and never more than an eighth of what the daemon may open */
+#define VIEW_FDCACHE_MAX 64
+#define VIEW_FDCACHE_MIN 4
+
+static unsigned int fdcache_size(void)
+{
+	struct rlimit rl;
+	rlim_t n = VIEW_FDCACHE_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 8 < n)
+		n = rl.rlim_cur / 8;
+	return n < VIEW_FDCACHE_MIN ? VIEW_FDCACHE_MIN : (unsigned int)n;
+}
 
 static int check_mountpoint(const char *path, struct errbuf *eb)
 {
@@ -41,6 +58,9 @@ static int view_setup(struct view *v, const struct view_options *o, struct errbu
 	if (r < 0)
 		return errbuf_set(eb, r, "cannot open catalog '%s'", o->catalog_path);
 	r = node_table_new(&v->nodes);
+	if (r < 0)
+		return r;
+	r = fdcache_new(fdcache_size(), &v->files);
 	if (r < 0)
 		return r;
 	if (o->set_id) {
@@ -82,6 +102,7 @@ static void view_teardown(struct view *v)
 	view_refresher_stop(v);
 	view_sets_clear(v);
 	node_table_free(v->nodes);
+	fdcache_free(v->files);
 	catalog_free(v->catalog);
 	pthread_cond_destroy(&v->stop_cond);
 	pthread_mutex_destroy(&v->stop_lock);

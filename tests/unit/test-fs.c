@@ -8,12 +8,14 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdcache.h"
 #include "ino.h"
 #include "node.h"
 #include "fast-assert.h"
@@ -453,6 +455,197 @@ out:
 }
 END_TEST
 
+/* fdcache: open_fn opens /dev/null and counts, or fails with *fail */
+struct opener {
+	int opened;
+	int fail;
+	bool emfile_once; /* the next open runs out of descriptors */
+	pthread_mutex_t lock;
+};
+
+static int open_null(void *userdata)
+{
+	struct opener *o = userdata;
+	int fd;
+
+	if (o->fail)
+		return o->fail;
+	if (o->emfile_once) {
+		o->emfile_once = false;
+		return -EMFILE;
+	}
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	pthread_mutex_lock(&o->lock);
+	o->opened++;
+	pthread_mutex_unlock(&o->lock);
+	return fd;
+}
+
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+static int count_open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fd_open(fd);
+	return n;
+}
+
+START_TEST(test_fdcache_reuse)
+{
+	struct opener o = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct fdcache *c;
+	int a, b;
+
+	ck_assert_int_eq(fdcache_new(4, &c), 0);
+	a = fdcache_get(c, 7, open_null, &o);
+	ck_assert_int_ge(a, 0);
+	/* shared while in use, and after */
+	b = fdcache_get(c, 7, open_null, &o);
+	ck_assert_int_eq(a, b);
+	fdcache_put(c, 7, a);
+	fdcache_put(c, 7, b);
+	ck_assert(fd_open(a));
+	b = fdcache_get(c, 7, open_null, &o);
+	ck_assert_int_eq(a, b);
+	fdcache_put(c, 7, b);
+	ck_assert_int_eq(o.opened, 1);
+	ck_assert_uint_eq(fdcache_count(c), 1);
+
+	/* a failed open is reported and nothing is kept */
+	o.fail = -ENOENT;
+	ck_assert_int_eq(fdcache_get(c, 8, open_null, &o), -ENOENT);
+	ck_assert_uint_eq(fdcache_count(c), 1);
+	fdcache_free(c);
+	ck_assert(!fd_open(a));
+}
+END_TEST
+
+START_TEST(test_fdcache_bounded)
+{
+	struct opener o = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct fdcache *c;
+	int fd[4];
+
+	ck_assert_int_eq(fdcache_new(2, &c), 0);
+	/* all slots busy: the third is not kept, and closes when handed back */
+	for (int i = 0; i < 3; i++)
+		fd[i] = fdcache_get(c, (uint64_t)i + 1, open_null, &o);
+	ck_assert_uint_eq(fdcache_count(c), 2);
+	fdcache_put(c, 3, fd[2]);
+	ck_assert(!fd_open(fd[2]));
+	ck_assert(fd_open(fd[0]) && fd_open(fd[1]));
+
+	/* the idle descriptor used longest ago makes room */
+	fdcache_put(c, 1, fd[0]);
+	usleep(1000);
+	fdcache_put(c, 2, fd[1]);
+	fd[3] = fdcache_get(c, 4, open_null, &o);
+	ck_assert(fd_open(fd[1]));
+	ck_assert_uint_eq(fdcache_count(c), 2);
+	fdcache_put(c, 4, fd[3]);
+	o.opened = 0;
+	fdcache_put(c, 2, fdcache_get(c, 2, open_null, &o));
+	ck_assert_int_eq(o.opened, 0);
+	fdcache_put(c, 1, fdcache_get(c, 1, open_null, &o));
+	ck_assert_int_eq(o.opened, 1);
+	fdcache_free(c);
+}
+END_TEST
+
+START_TEST(test_fdcache_expire)
+{
+	struct opener o = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct fdcache *c;
+	int idle, busy;
+
+	ck_assert_int_eq(fdcache_new(4, &c), 0);
+	idle = fdcache_get(c, 1, open_null, &o);
+	busy = fdcache_get(c, 2, open_null, &o);
+	fdcache_put(c, 1, idle);
+	fdcache_expire(c, 60000);
+	ck_assert_uint_eq(fdcache_count(c), 2);
+	usleep(5000);
+	fdcache_expire(c, 1);
+	/* only the idle one goes; the one in use stays until handed back */
+	ck_assert(!fd_open(idle));
+	ck_assert(fd_open(busy));
+	ck_assert_uint_eq(fdcache_count(c), 1);
+	fdcache_put(c, 2, busy);
+	usleep(5000);
+	fdcache_expire(c, 1);
+	ck_assert_uint_eq(fdcache_count(c), 0);
+	ck_assert(!fd_open(busy));
+
+	/* out of descriptors: the idle ones are closed and the open tried again */
+	idle = fdcache_get(c, 1, open_null, &o);
+	fdcache_put(c, 1, idle);
+	busy = fdcache_get(c, 2, open_null, &o);
+	o.emfile_once = true;
+	int fd = fdcache_get(c, 3, open_null, &o);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(!fd_open(idle) || idle == fd);
+	ck_assert(fd_open(busy));
+	ck_assert_uint_eq(fdcache_count(c), 2);
+	fdcache_put(c, 3, fd);
+	fdcache_put(c, 2, busy);
+	fdcache_free(c);
+}
+END_TEST
+
+struct churn {
+	struct fdcache *c;
+	struct opener *o;
+	unsigned int seed;
+	int bad;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *ch = arg;
+
+	for (int i = 0; i < 20000; i++) {
+		uint64_t id = (uint64_t)(rand_r(&ch->seed) % 6) + 1;
+		int fd = fdcache_get(ch->c, id, open_null, ch->o);
+
+		if (fd < 0 || !fd_open(fd))
+			ch->bad++;
+		else
+			fdcache_put(ch->c, id, fd);
+	}
+	return NULL;
+}
+
+START_TEST(test_fdcache_threads)
+{
+	struct opener o = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct churn ch[8];
+	pthread_t th[8];
+	struct fdcache *c;
+	int before = count_open_fds();
+
+	ck_assert_int_eq(fdcache_new(4, &c), 0);
+	for (int i = 0; i < 8; i++) {
+		ch[i] = (struct churn){ .c = c, .o = &o, .seed = (unsigned int)i + 1 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, churn_main, &ch[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(ch[i].bad, 0);
+	}
+	ck_assert_uint_le(fdcache_count(c), 4);
+	fdcache_free(c);
+	/* every descriptor opened was closed: cached, uncached or raced */
+	ck_assert_int_eq(count_open_fds(), before);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -472,6 +665,13 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_node_ref_forget);
 	tcase_add_test(tc, test_node_handle_copy);
 	tcase_add_test(tc, test_node_many);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fdcache");
+	tcase_add_test(tc, test_fdcache_reuse);
+	tcase_add_test(tc, test_fdcache_bounded);
+	tcase_add_test(tc, test_fdcache_expire);
+	tcase_add_test(tc, test_fdcache_threads);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handle");
