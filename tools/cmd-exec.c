@@ -209,14 +209,23 @@ static int run_command(char **cmd, const struct catalog_set *set, const char *vi
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 	struct sigaction sa = { .sa_handler = forward_signal };
 	_cleanup_free_ char *root = NULL;
+	sigset_t block, old;
 	int status;
 	pid_t pid;
 
 	if (asprintf(&root, "%s/current", view) < 0)
 		return -ENOMEM;
+	/* from before the fork until the handlers know the child, these signals
+	 * wait, so that none is lost or taken by the default action */
+	sigemptyset(&block);
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+		sigaddset(&block, forwarded[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return log_error_errno(-errno, "cannot start '%s'", cmd[0]);
+	}
 	if (pid == 0) {
 		sigset_t none;
 
@@ -224,9 +233,11 @@ static int run_command(char **cmd, const struct catalog_set *set, const char *vi
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() == 1)
 			_exit(128 + SIGTERM);
+		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+			signal(forwarded[i], SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
 		setenv("STILLFS_SET", set->id, 1);
 		setenv("STILLFS_ROOT", root, 1);
 		execvp(cmd[0], cmd);
@@ -237,6 +248,7 @@ static int run_command(char **cmd, const struct catalog_set *set, const char *vi
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 		sigaction(forwarded[i], &sa, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return log_error_errno(-errno, "cannot wait for '%s'", cmd[0]);

@@ -293,12 +293,12 @@ for c in TERM:143 INT:130; do
 	log "SIG$sig to exec killed the command; exec exited $rc and cleaned up"
 done
 
-# a command that traps SIGHUP and exits 9
+# a command that traps SIGHUP and exits 9 (short sleeps: bash runs a trap only
+# between commands, and a signal just before a 'wait' would wait for its child)
 start_exec HUP --view "$view" "$vol" -- bash -c '
-	trap "echo got-HUP >\"\$0.got\"; kill \$! 2>/dev/null; exit 9" HUP
+	trap "echo got-HUP >\"\$0.got\"; exit 9" HUP
 	echo $$ >"$0.tmp" && mv "$0.tmp" "$0"
-	sleep 300 &
-	wait' "$T/HUP.cmd"
+	while :; do sleep 0.1; done' "$T/HUP.cmd"
 wait_for 30 test -s "$T/HUP.cmd"
 cpid=$(cat "$T/HUP.cmd")
 track_pid "$cpid"
