@@ -12,3 +12,4 @@
 #include "process.h"
 #include "stop.h"
 #include "timefmt.h"
+#include "u64set.h"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests for common/: time tokens and ISO times, process identities,
- * mountinfo lookups and error buffers.
+ * mountinfo lookups, error buffers and sets of inode numbers.
  */
 #include <check.h>
 #include <errno.h>
@@ -426,6 +426,169 @@ START_TEST(test_errbuf)
 }
 END_TEST
 
+/* A fixed xorshift sequence, so a failure replays. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return x;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+START_TEST(test_u64set_basic)
+{
+	struct u64set *s = u64set_new();
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(u64set_size(s), 0);
+	ck_assert(!u64set_contains(s, 0));
+	ck_assert(!u64set_contains(s, 1));
+	ck_assert(!u64set_contains(s, UINT64_MAX));
+
+	ck_assert_int_eq(u64set_add(s, 256), 1);
+	ck_assert_int_eq(u64set_add(s, 257), 1);
+	ck_assert_uint_eq(u64set_size(s), 2);
+	ck_assert(u64set_contains(s, 256));
+	ck_assert(u64set_contains(s, 257));
+	ck_assert(!u64set_contains(s, 258));
+	ck_assert(!u64set_contains(s, 0));
+	u64set_free(s);
+}
+END_TEST
+
+START_TEST(test_u64set_duplicates)
+{
+	struct u64set *s = u64set_new();
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(u64set_add(s, 42), 1);
+	ck_assert_int_eq(u64set_add(s, 42), 0);
+	ck_assert_int_eq(u64set_add(s, 42), 0);
+	ck_assert_uint_eq(u64set_size(s), 1);
+	/* duplicates across growth are still recognised */
+	for (uint64_t i = 1; i <= 1000; i++)
+		ck_assert_int_eq(u64set_add(s, i), i == 42 ? 0 : 1);
+	for (uint64_t i = 1; i <= 1000; i++)
+		fast_assert_int_eq(u64set_add(s, i), 0);
+	ck_assert_uint_eq(u64set_size(s), 1000);
+	u64set_free(s);
+}
+END_TEST
+
+START_TEST(test_u64set_extremes)
+{
+	struct u64set *s = u64set_new();
+
+	ck_assert_ptr_nonnull(s);
+	/* 0 is what an empty slot holds inside; it must still be a member like any other */
+	ck_assert_int_eq(u64set_add(s, 0), 1);
+	ck_assert(u64set_contains(s, 0));
+	ck_assert(!u64set_contains(s, UINT64_MAX));
+	ck_assert_uint_eq(u64set_size(s), 1);
+	ck_assert_int_eq(u64set_add(s, 0), 0);
+	ck_assert_int_eq(u64set_add(s, UINT64_MAX), 1);
+	ck_assert_int_eq(u64set_add(s, UINT64_MAX), 0);
+	ck_assert_uint_eq(u64set_size(s), 2);
+	for (uint64_t i = 1; i <= 100; i++)
+		ck_assert_int_eq(u64set_add(s, UINT64_MAX - i), 1);
+	ck_assert(u64set_contains(s, 0));
+	ck_assert(u64set_contains(s, UINT64_MAX));
+	ck_assert(u64set_contains(s, UINT64_MAX - 100));
+	ck_assert(!u64set_contains(s, UINT64_MAX - 101));
+	ck_assert(!u64set_contains(s, 1));
+	ck_assert_uint_eq(u64set_size(s), 102);
+	u64set_free(s);
+
+	/* UINT64_MAX alone, without 0 */
+	s = u64set_new();
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(u64set_add(s, UINT64_MAX), 1);
+	ck_assert(u64set_contains(s, UINT64_MAX));
+	ck_assert(!u64set_contains(s, 0));
+	ck_assert_uint_eq(u64set_size(s), 1);
+	u64set_free(s);
+}
+END_TEST
+
+START_TEST(test_u64set_random)
+{
+	enum { N = 50000 };
+	uint64_t *ref = malloc(N * sizeof(uint64_t));
+	uint64_t state = UINT64_C(0x9e3779b97f4a7c15);
+	struct u64set *s = u64set_new();
+	size_t n_unique = 0;
+
+	ck_assert_ptr_nonnull(ref);
+	ck_assert_ptr_nonnull(s);
+	/* small values repeat often, so adds of members already present are mixed in */
+	for (size_t i = 0; i < N; i++) {
+		uint64_t x = next_random(&state);
+
+		ref[i] = (i % 3 == 0) ? x % 4096 : x;
+		(void)u64set_add(s, ref[i]);
+	}
+	qsort(ref, N, sizeof(uint64_t), cmp_u64);
+	for (size_t i = 0; i < N; i++)
+		if (i == 0 || ref[i] != ref[i - 1])
+			ref[n_unique++] = ref[i];
+	ck_assert_uint_eq(u64set_size(s), n_unique);
+	for (size_t i = 0; i < n_unique; i++)
+		if (!u64set_contains(s, ref[i]))
+			ck_abort_msg("member %" PRIu64 " is missing", ref[i]);
+	/* values drawn afresh are members exactly when the reference holds them */
+	for (size_t i = 0; i < 2 * N; i++) {
+		uint64_t x = next_random(&state);
+
+		if (i % 2 == 0)
+			x %= 8192;
+		bool expected = bsearch(&x, ref, n_unique, sizeof(uint64_t), cmp_u64) != NULL;
+		if (u64set_contains(s, x) != expected)
+			ck_abort_msg("contains(%" PRIu64 ") is %d, expected %d", x, !expected,
+				     expected);
+	}
+	u64set_free(s);
+	free(ref);
+}
+END_TEST
+
+START_TEST(test_u64set_growth)
+{
+	/* inode numbers are dense: many consecutive values through many doublings */
+	enum { N = 200000 };
+	struct u64set *s = u64set_new();
+
+	ck_assert_ptr_nonnull(s);
+	for (uint64_t i = 256; i < 256 + N; i++) {
+		fast_assert_int_eq(u64set_add(s, i), 1);
+		fast_assert_uint_eq(u64set_size(s), i - 255);
+	}
+	for (uint64_t i = 256; i < 256 + N; i++)
+		if (!u64set_contains(s, i))
+			ck_abort_msg("member %" PRIu64 " is missing after growth", i);
+	for (uint64_t i = 0; i < 256; i++)
+		if (u64set_contains(s, i) || u64set_contains(s, 256 + N + i))
+			ck_abort_msg("non-member %" PRIu64 " or %" PRIu64 " found", i,
+				     (uint64_t)(256 + N + i));
+	u64set_free(s);
+}
+END_TEST
+
+START_TEST(test_u64set_free_null)
+{
+	u64set_free(NULL);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -454,6 +617,15 @@ static Suite *common_suite(void)
 
 	tc = tcase_create("errbuf");
 	tcase_add_test(tc, test_errbuf);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("u64set");
+	tcase_add_test(tc, test_u64set_basic);
+	tcase_add_test(tc, test_u64set_duplicates);
+	tcase_add_test(tc, test_u64set_extremes);
+	tcase_add_test(tc, test_u64set_random);
+	tcase_add_test(tc, test_u64set_growth);
+	tcase_add_test(tc, test_u64set_free_null);
 	suite_add_tcase(s, tc);
 	return s;
 }
