@@ -1180,11 +1180,16 @@ static Suite *catalog_suite(void)
 	return s;
 }
 
+Suite *manifest_suite(void);
+Suite *archive_suite(void);
+
 int main(void)
 {
 	SRunner *sr = srunner_create(catalog_suite());
 	int failed;
 
+	srunner_add_suite(sr, manifest_suite());
+	srunner_add_suite(sr, archive_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
