@@ -12,7 +12,7 @@
 
 #include "snapshot-internal.h"
 
-static int btrfs_errno(enum btrfs_util_error e)
+int btrfs_errno(enum btrfs_util_error e)
 {
 	switch (e) {
 	case BTRFS_UTIL_OK:
@@ -257,4 +257,6 @@ const struct snapshot_provider snapshot_provider_btrfs = {
 	.take = btrfs_take,
 	.remove = btrfs_remove,
 	.remove_orphan = btrfs_remove_orphan,
+	.generation = btrfs_snapshot_generation,
+	.changed_inodes = btrfs_changed_inodes,
 };

@@ -2,9 +2,22 @@
 /* Private to snapshot/. */
 #pragma once
 
+#include <btrfsutil.h>
+
 #include "snapshot.h"
 
 extern const struct snapshot_provider snapshot_provider_btrfs;
+
+/* A libbtrfsutil error as -errno; reads errno, so clear it before the call. */
+int btrfs_errno(enum btrfs_util_error e);
+
+/*
+ * The btrfs provider's view of change (btrfs-changes.c), as the provider
+ * operations `generation` and `changed_inodes` in snapshot.h. Both need the
+ * snapshot's root directory; the second needs CAP_SYS_ADMIN (tree search).
+ */
+int btrfs_snapshot_generation(const char *snapshot, uint64_t *ret);
+int btrfs_changed_inodes(const char *snapshot, uint64_t since, struct u64set **ret);
 
 /* Finds the provider that protects `path` and lets it fill `v`. */
 int snapshot_provider_probe(const char *path, struct snapshot_volume *v, struct errbuf *eb);

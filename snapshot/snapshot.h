@@ -60,6 +60,22 @@ struct snapshot_provider {
 	 * the entry is not recognised as ours (then it is left alone).
 	 */
 	int (*remove_orphan)(const char *path, struct errbuf *eb);
+	/*
+	 * What the filesystem knows of change, so that indexing a set costs what
+	 * changed since an earlier set of the same volume. Both NULL when the
+	 * provider cannot tell.
+	 *
+	 * generation: the snapshot's point in the volume's history (btrfs: the
+	 * transaction in which it was made), recorded with its manifest.
+	 *
+	 * changed_inodes: the inode numbers of `snapshot` whose inode may differ
+	 * from a snapshot of the same origin made at generation `since`: every
+	 * inode created, modified (data, size, times, mode, owner, xattrs, link
+	 * count) or whose directory entries changed since then. Errs on the side
+	 * of listing too many. Stores a new set in *ret (free with u64set_free()).
+	 */
+	int (*generation)(const char *snapshot, uint64_t *ret);
+	int (*changed_inodes)(const char *snapshot, uint64_t since, struct u64set **ret);
 };
 
 /* Providers by name, or NULL. */
