@@ -26,6 +26,14 @@ int catalog_prepare(struct catalog *c, const char *sql, sqlite3_stmt **ret);
 int catalog_set_load_run(struct catalog *c, struct catalog_set *s);
 void catalog_set_release_run(struct catalog_set *s);
 
+/*
+ * catalog_manifest_reader_next() and catalog_manifest_check() with the reason
+ * for a failure described in *eb, as diff and verify report it.
+ */
+int manifest_reader_next_eb(struct catalog_manifest_reader *r, struct manifest_entry *ret,
+			    struct errbuf *eb);
+int manifest_check_eb(struct catalog *c, int64_t seq, unsigned vol_idx, struct errbuf *eb);
+
 /* Brings the schema to CATALOG_SCHEMA_VERSION from `version`, in one transaction. */
 int catalog_schema_migrate(struct catalog *c, int version);
 

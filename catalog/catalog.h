@@ -26,8 +26,9 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "manifest.h"
 
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 #define CATALOG_ID_LEN 9 /* 8 lowercase hex digits and NUL */
 #define CATALOG_DEFAULT_PATH "/var/lib/stillfs/catalog.db"
 
@@ -224,6 +225,9 @@ int catalog_set_remove(struct catalog *c, int64_t seq);
  */
 int catalog_set_get(struct catalog *c, const char *id, struct catalog_set **ret);
 
+/* Finds a set by its sequence number: 0 or -ENOENT. */
+int catalog_set_get_seq(struct catalog *c, int64_t seq, struct catalog_set **ret);
+
 /*
  * All sets whose state bit (1 << state) is in `state_mask`, oldest first.
  * Stores an array of *ret_n pointers in *ret_sets; free with catalog_sets_free().
@@ -238,6 +242,250 @@ void catalog_sets_free(struct catalog_set **sets, size_t n);
 int catalog_storage_add(struct catalog *c, const char *path, const char *provider);
 /* NULL-terminated array of paths in *ret; free each and the array. */
 int catalog_storage_list(struct catalog *c, char ***ret);
+
+/*
+ * Manifests stored in the catalog: one per volume of a set, written by
+ * catalog_index_volume() (index.c) and read back block by block. A manifest
+ * is `building` until its last block is stored; only complete ones are read.
+ * Every read checks each block's checksum, the order of entries across blocks,
+ * and at the end the entry and block counts and the digest of the whole, so a
+ * damaged or truncated manifest is reported (-EBADMSG), never trusted.
+ */
+enum catalog_index_method {
+	CATALOG_INDEX_FULL,       /* every file read */
+	CATALOG_INDEX_STAT,       /* files whose inode, size, mtime and ctime match the base reused */
+	CATALOG_INDEX_GENERATION, /* only inodes the filesystem says changed looked at again */
+	_CATALOG_INDEX_METHOD_MAX,
+};
+
+const char *catalog_index_method_to_string(enum catalog_index_method m);
+
+/* A manifest's record. */
+struct catalog_manifest {
+	int64_t set_seq;
+	unsigned vol_idx;
+	bool complete;
+	enum catalog_index_method method;
+	int64_t base_set_seq;     /* the set whose manifest it was built on; 0 when none */
+	bool has_generation;
+	uint64_t generation;      /* the provider's generation of the snapshot */
+	int64_t started_ns;
+	int64_t finished_ns;
+	uint64_t entries;
+	uint64_t blocks;
+	uint64_t files;           /* regular files */
+	uint64_t bytes;           /* their total size */
+	uint64_t read_files;      /* files read to make it (the rest reused from the base) */
+	uint64_t read_bytes;
+	uint8_t digest[MANIFEST_DIGEST_LEN];
+};
+
+/* The manifest of volume `vol_idx` of set `seq`: 0, -ENOENT when there is none. */
+int catalog_manifest_get(struct catalog *c, int64_t seq, unsigned vol_idx,
+			 struct catalog_manifest *ret);
+
+/*
+ * The newest complete manifest of the same volume (same volume path) in a
+ * complete set older than `seq`, for an incremental index: 0 or -ENOENT.
+ */
+int catalog_manifest_find_base(struct catalog *c, int64_t seq, unsigned vol_idx,
+			       struct catalog_manifest *ret);
+
+/* Removes a manifest (complete or not). 0 also when there is none. */
+int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx);
+
+/*
+ * Writing a manifest: _new replaces any earlier manifest of the volume with a
+ * `building` one; blocks are committed as they fill, in batches, so a long
+ * index does not keep other writers of the catalog waiting; _finish stores the
+ * last block and the totals and marks it complete. Freeing an unfinished
+ * writer removes what it stored.
+ */
+struct catalog_manifest_writer;
+struct catalog_manifest_totals {
+	uint64_t files, bytes, read_files, read_bytes;
+};
+
+int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx,
+				enum catalog_index_method method, int64_t base_set_seq,
+				const uint64_t *generation, struct catalog_manifest_writer **ret);
+int catalog_manifest_writer_add(struct catalog_manifest_writer *w, const struct manifest_entry *e);
+int catalog_manifest_writer_finish(struct catalog_manifest_writer *w,
+				   const struct catalog_manifest_totals *totals);
+void catalog_manifest_writer_free(struct catalog_manifest_writer *w);
+
+/*
+ * Reading a complete manifest in path order. _next returns 1 with the next
+ * entry (valid until the next call), 0 at the end once the counts and the
+ * digest matched, or -EBADMSG (damaged: catalog_manifest_reader_damage()
+ * says where), -ENOENT (no complete manifest) or another -errno.
+ */
+struct catalog_manifest_reader;
+
+int catalog_manifest_reader_new(struct catalog *c, int64_t seq, unsigned vol_idx,
+				struct catalog_manifest_reader **ret);
+int catalog_manifest_reader_next(struct catalog_manifest_reader *r, struct manifest_entry *ret);
+/* The entry's ordinal in the manifest, from 0, of the entry last returned. */
+uint64_t catalog_manifest_reader_ordinal(const struct catalog_manifest_reader *r);
+/* A description of the damage found ("block 12: bad checksum"), or NULL. */
+const char *catalog_manifest_reader_damage(const struct catalog_manifest_reader *r);
+/*
+ * Finds the entry at `path`: 1 with it in *ret (and its ordinal), 0 when the
+ * manifest holds no such path, or -errno. Positions the reader so that _next
+ * continues after that place. For lookups in any order (reading an archive).
+ */
+int catalog_manifest_reader_find(struct catalog_manifest_reader *r, const char *path,
+				 size_t path_len, struct manifest_entry *ret, uint64_t *ret_ordinal);
+void catalog_manifest_reader_free(struct catalog_manifest_reader *r);
+
+/* How far an index has come, for a progress display. */
+struct catalog_index_progress {
+	uint64_t entries;
+	uint64_t files, bytes;           /* regular files seen, and their size */
+	uint64_t read_files, read_bytes; /* of those, read (the rest reused) */
+	uint64_t expected_bytes;         /* an estimate of the total to read; 0 when unknown */
+	bool done;
+};
+
+struct catalog_index_options {
+	enum catalog_index_method method;
+	int64_t base_set_seq;         /* the base manifest (method stat or generation) */
+	unsigned base_vol_idx;
+	const struct u64set *changed; /* generation: inodes that may differ from the base */
+	const uint64_t *generation;   /* the snapshot's generation, to record; may be NULL */
+	uint64_t expected_bytes;      /* for the progress display; 0 when unknown */
+	void (*progress)(void *userdata, const struct catalog_index_progress *p);
+	void *userdata;
+};
+
+/*
+ * Indexes the tree at `root` (the snapshot of volume `vol_idx` of set `seq`)
+ * into a new manifest, replacing any earlier one, and returns its record in
+ * *ret. Files that cannot be read fail the index (a manifest is complete or
+ * absent); *eb then names the path.
+ */
+int catalog_index_volume(struct catalog *c, int64_t seq, unsigned vol_idx, const char *root,
+			 const struct catalog_index_options *o, struct catalog_manifest *ret,
+			 struct errbuf *eb);
+
+/*
+ * Comparing entries: the fields in which two entries of the same path
+ * differ. Content covers a file's digest and size, a symlink's target and a
+ * device's number. Links are compared for non-directories only, and only
+ * when both sides know them (an archive does not).
+ */
+enum catalog_field {
+	CATALOG_FIELD_TYPE = 1 << 0,
+	CATALOG_FIELD_CONTENT = 1 << 1,
+	CATALOG_FIELD_MODE = 1 << 2,
+	CATALOG_FIELD_OWNER = 1 << 3,
+	CATALOG_FIELD_GROUP = 1 << 4,
+	CATALOG_FIELD_MTIME = 1 << 5,
+	CATALOG_FIELD_XATTRS = 1 << 6,
+	CATALOG_FIELD_LINKS = 1 << 7,
+	_CATALOG_FIELD_ALL = (1 << 8) - 1,
+};
+
+enum catalog_compare_flags {
+	/* a copy whose mtime has no fraction of a second is compared in whole seconds */
+	CATALOG_COMPARE_COARSE_MTIME = 1 << 0,
+};
+
+/* The fields (enum catalog_field) in which `copy` differs from `orig`, outside `ignore`. */
+unsigned catalog_entry_compare(const struct manifest_entry *orig, const struct manifest_entry *copy,
+			       unsigned ignore, unsigned flags);
+/* "type", "content", "mode", "owner", "group", "mtime", "xattrs", "links" */
+const char *catalog_field_name(enum catalog_field f);
+/* Parses a comma-separated list of field names; -EINVAL naming nothing known. */
+int catalog_fields_parse(const char *list, unsigned *ret);
+/* Writes the names of `fields` separated by commas into buf (at least 64 bytes). */
+void catalog_fields_format(unsigned fields, char *buf, size_t size);
+
+/* What changed between two manifests of a volume. */
+enum catalog_change_kind {
+	CATALOG_CHANGE_ADDED,
+	CATALOG_CHANGE_REMOVED,
+	CATALOG_CHANGE_MODIFIED, /* content or type (fields may add metadata) */
+	CATALOG_CHANGE_METADATA, /* metadata only */
+	CATALOG_CHANGE_RENAMED,  /* the same inode under a new path */
+};
+
+struct catalog_change {
+	enum catalog_change_kind kind;
+	const char *path; /* the path (renamed: the old one); not NUL-terminated */
+	size_t path_len;
+	const char *to;   /* renamed: the new path */
+	size_t to_len;
+	char type;        /* enum manifest_type */
+	unsigned fields;  /* modified, metadata: enum catalog_field */
+};
+
+typedef int (*catalog_change_fn)(void *userdata, const struct catalog_change *ch);
+
+/*
+ * Compares the manifest of volume vol1 of set seq1 with that of vol2 of
+ * seq2, both checked whole first. Reports content and metadata changes in
+ * path order as they are found, then renames (an inode that left one path
+ * and appeared at another; the entries beneath a renamed directory are not
+ * listed again), then removals, then additions, each in path order. Memory
+ * follows the number of additions and removals. Returns 0, -EBADMSG for a
+ * damaged manifest (described in *eb), or -errno.
+ */
+int catalog_diff_volume(struct catalog *c, int64_t seq1, unsigned vol1, int64_t seq2,
+			unsigned vol2, catalog_change_fn fn, void *userdata, struct errbuf *eb);
+
+/*
+ * verify: a copy (a restored directory, or an archive read as a stream)
+ * compared with a set's manifests. Every volume's manifest is checked whole
+ * first. Every problem is reported through `fn`, in the copy's order; the
+ * return value is 0 when the comparison ran (whatever it found) or -errno
+ * with *eb saying why it could not.
+ */
+struct catalog_verify_volume {
+	unsigned vol_idx;
+	const char *copy_path; /* directory copy: the copy of the volume's root */
+	const char *prefix;    /* archive: the members of this volume are beneath this
+				  path ("" when the archive holds this volume only) */
+};
+
+enum catalog_problem_kind {
+	CATALOG_PROBLEM_MISSING,  /* in the set, not in the copy */
+	CATALOG_PROBLEM_EXTRA,    /* in the copy, not in the set */
+	CATALOG_PROBLEM_CONTENT,  /* content or type differ (fields may add metadata) */
+	CATALOG_PROBLEM_METADATA, /* only metadata differ */
+};
+
+struct catalog_problem {
+	enum catalog_problem_kind kind;
+	const struct catalog_verify_volume *volume; /* NULL: an archive member outside every volume */
+	const char *path; /* relative to the volume (or the archive's member name) */
+	size_t path_len;
+	unsigned fields;  /* content, metadata: enum catalog_field */
+};
+
+typedef int (*catalog_problem_fn)(void *userdata, const struct catalog_problem *p);
+
+struct catalog_verify_stats {
+	uint64_t checked; /* entries found on both sides and compared */
+	uint64_t missing, extra, content, metadata;
+};
+
+struct catalog_verify_options {
+	unsigned ignore; /* enum catalog_field: not compared */
+	catalog_problem_fn fn;
+	void *userdata;
+};
+
+int catalog_verify_dir(struct catalog *c, int64_t seq, const struct catalog_verify_volume *vols,
+		       size_t n_vols, const struct catalog_verify_options *o,
+		       struct catalog_verify_stats *ret_stats, struct errbuf *eb);
+int catalog_verify_archive(struct catalog *c, int64_t seq, struct manifest_archive *a,
+			   const struct catalog_verify_volume *vols, size_t n_vols,
+			   const struct catalog_verify_options *o,
+			   struct catalog_verify_stats *ret_stats, struct errbuf *eb);
+
+/* Reads a whole manifest once, checking everything; 0 or -EBADMSG with *ret_damage (free()). */
+int catalog_manifest_check(struct catalog *c, int64_t seq, unsigned vol_idx, char **ret_damage);
 
 static inline void catalog_freep(struct catalog **c)
 {

@@ -88,6 +88,40 @@ static const char *const migrations[] = {
 	"  owner_pid INTEGER NOT NULL,"
 	"  owner_start INTEGER NOT NULL,"
 	"  owner_boot TEXT NOT NULL);",
+	/*
+	 * 4: manifests. Blocks are those of manifest.h; first_key is the path of
+	 * a block's first entry with '/' as byte 0, so that SQLite's byte order
+	 * of keys is the manifest's path order and a path's block is found by
+	 * the index.
+	 */
+	"CREATE TABLE manifest ("
+	"  set_seq INTEGER NOT NULL REFERENCES snapshot_set(seq) ON DELETE CASCADE,"
+	"  vol_idx INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('building', 'complete')),"
+	"  method TEXT NOT NULL CHECK (method IN ('full', 'stat', 'generation')),"
+	"  base_set_seq INTEGER,"
+	"  generation INTEGER,"
+	"  started_ns INTEGER NOT NULL,"
+	"  finished_ns INTEGER NOT NULL DEFAULT 0,"
+	"  entries INTEGER NOT NULL DEFAULT 0,"
+	"  blocks INTEGER NOT NULL DEFAULT 0,"
+	"  files INTEGER NOT NULL DEFAULT 0,"
+	"  bytes INTEGER NOT NULL DEFAULT 0,"
+	"  read_files INTEGER NOT NULL DEFAULT 0,"
+	"  read_bytes INTEGER NOT NULL DEFAULT 0,"
+	"  digest BLOB,"
+	"  PRIMARY KEY (set_seq, vol_idx));"
+	"CREATE TABLE manifest_block ("
+	"  set_seq INTEGER NOT NULL,"
+	"  vol_idx INTEGER NOT NULL,"
+	"  block INTEGER NOT NULL,"
+	"  first_entry INTEGER NOT NULL,"
+	"  first_key BLOB NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  PRIMARY KEY (set_seq, vol_idx, block),"
+	"  FOREIGN KEY (set_seq, vol_idx) REFERENCES manifest(set_seq, vol_idx)"
+	"    ON DELETE CASCADE);"
+	"CREATE INDEX manifest_block_key ON manifest_block (set_seq, vol_idx, first_key);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CATALOG_SCHEMA_VERSION,

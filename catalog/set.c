@@ -215,7 +215,6 @@ static int insert_volume(struct catalog *c, int64_t seq, unsigned idx,
 	return rc == SQLITE_DONE ? 0 : catalog_errno(rc);
 }
 
-static int set_get_by_seq(struct catalog *c, int64_t seq, struct catalog_set **ret);
 
 int catalog_set_begin(struct catalog *c, const char *label,
 		      const struct catalog_volume_spec *vols, size_t n_vols,
@@ -251,7 +250,7 @@ int catalog_set_begin(struct catalog *c, const char *label,
 	r = catalog_exec(c, "COMMIT");
 	if (r < 0)
 		goto fail;
-	return set_get_by_seq(c, seq, ret);
+	return catalog_set_get_seq(c, seq, ret);
 fail:
 	catalog_exec(c, "ROLLBACK");
 	return r;
@@ -503,7 +502,7 @@ static int set_query_one(struct catalog *c, sqlite3_stmt *st, struct catalog_set
 	return 0;
 }
 
-static int set_get_by_seq(struct catalog *c, int64_t seq, struct catalog_set **ret)
+int catalog_set_get_seq(struct catalog *c, int64_t seq, struct catalog_set **ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;

@@ -1182,6 +1182,7 @@ static Suite *catalog_suite(void)
 
 Suite *manifest_suite(void);
 Suite *archive_suite(void);
+Suite *store_suite(void);
 
 int main(void)
 {
@@ -1190,6 +1191,7 @@ int main(void)
 
 	srunner_add_suite(sr, manifest_suite());
 	srunner_add_suite(sr, archive_suite());
+	srunner_add_suite(sr, store_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
