@@ -78,3 +78,48 @@ int cli_bad_option(const struct command *cmd, int argc, char **argv)
 
 	return cli_usage_error(cmd, "unknown option, or option without its value: '%s'", word);
 }
+
+static void put_escaped(FILE *f, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '\\')
+			fputs("\\\\", f);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(f, "\\%03o", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
+void cli_print_path(FILE *f, const char *prefix, const char *path, size_t len)
+{
+	size_t pl = strlen(prefix);
+
+	put_escaped(f, prefix, pl);
+	if (pl && len)
+		fputc('/', f);
+	put_escaped(f, path, len);
+	if (!pl && !len)
+		fputc('.', f);
+}
+
+void cli_json_path(FILE *f, const char *prefix, const char *path, size_t len)
+{
+	size_t pl = strlen(prefix);
+	_cleanup_free_ char *joined = malloc(pl + 1 + len + 2);
+
+	if (!joined) {
+		json_string_n(f, path, len);
+		return;
+	}
+	memcpy(joined, prefix, pl);
+	if (pl && len)
+		joined[pl++] = '/';
+	memcpy(joined + pl, path, len);
+	pl += len;
+	if (pl == 0)
+		joined[pl++] = '.';
+	json_string_n(f, joined, pl);
+}

@@ -46,6 +46,7 @@ struct create_args {
 	char **writers;
 	char **holds;
 	bool keep;
+	bool index; /* --index: record the set's manifests once it is complete */
 	const char *view;
 };
 
@@ -61,9 +62,27 @@ void note_stderr(void *userdata, int error, const char *msg);
 
 /* Minimal JSON output. */
 void json_string(FILE *f, const char *s);
+/* The same for `len` bytes that need not end in NUL. */
+void json_string_n(FILE *f, const char *s, size_t len);
 /* Writes ,"name":"value" (value may be NULL: null). */
 void json_field(FILE *f, const char *name, const char *value);
 
+/*
+ * Writes a path for line-oriented output: `prefix` and `path` joined by '/'
+ * (either may be empty), with backslash, control bytes and DEL written as
+ * \ooo octal escapes, so that every path is one line without tabs.
+ */
+void cli_print_path(FILE *f, const char *prefix, const char *path, size_t len);
+/* The same path, joined, as a JSON string. */
+void cli_json_path(FILE *f, const char *prefix, const char *path, size_t len);
+
+/*
+ * Indexes every volume of a complete set (stillfs index, create --index),
+ * writing one summary line per volume to `out` (may be NULL).
+ */
+int index_set(struct catalog *c, const struct catalog_set *s, bool full, bool quiet, FILE *out);
+
+extern const struct command command_index, command_diff, command_verify;
 extern const struct command command_create, command_list, command_show, command_delete,
 	command_gc, command_mount, command_umount, command_writers, command_exec, command_pin,
 	command_unpin;

@@ -51,6 +51,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		OPT_POST_TIMEOUT,
 		OPT_KEEP,
 		OPT_VIEW,
+		OPT_INDEX,
 	};
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
@@ -65,6 +66,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		{ "post-timeout", required_argument, NULL, OPT_POST_TIMEOUT },
 		{ "keep", no_argument, NULL, OPT_KEEP },
 		{ "view", required_argument, NULL, OPT_VIEW },
+		{ "index", no_argument, NULL, OPT_INDEX },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -111,6 +113,9 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 				return cli_usage_error(cmd,
 						       "'%s' is not a number of seconds (0 < s <= 86400)",
 						       optarg);
+			break;
+		case OPT_INDEX:
+			a->index = true;
 			break;
 		case OPT_KEEP:
 		case OPT_VIEW:
@@ -200,10 +205,18 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		goto out;
 	printf("%s\n", set->id);
+	fflush(stdout);
 	if (isatty(STDERR_FILENO))
 		log_info("set %s (%s) of %zu volume%s is complete, %s-consistent", set->id,
 			 set->token, set->n_volumes, set->n_volumes == 1 ? "" : "s",
 			 set->consistency ? set->consistency : "crash");
+	if (a.index) {
+		r = index_set(c, set, false, false, isatty(STDERR_FILENO) ? stderr : NULL);
+		if (r < 0)
+			log_error("set %s is complete but its manifests were not all recorded; "
+				  "'stillfs index %s' retries",
+				  set->id, set->id);
+	}
 out:
 	create_args_release(&a);
 	return r < 0 ? r : 0;
@@ -265,6 +278,9 @@ const struct command command_create = {
 		"      --freeze-timeout S   deadline of each writer's freeze (default 60)\n"
 		"      --prepare-timeout S  deadline of each writer's prepare (default 600)\n"
 		"      --post-timeout S     deadline of thaw, post and abort (default 60)\n"
+		"      --index              then record the set's manifests, as 'stillfs index'\n"
+		"                           does (the id is printed first; a failure to index\n"
+		"                           leaves the set complete and exits 1)\n"
 		"  -h, --help               show this help\n"
 		"\n"
 		"SIGINT and SIGTERM wait until the set is finished or rolled back. Prints the\n"

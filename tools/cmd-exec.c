@@ -300,6 +300,11 @@ static int run_exec(struct cli *cli, int argc, char **argv)
 		log_error_errno(r, "cannot lease set %s", set->id);
 		goto cleanup;
 	}
+	if (a.index) {
+		r = index_set(c, set, false, false, isatty(STDERR_FILENO) ? stderr : NULL);
+		if (r < 0)
+			goto cleanup;
+	}
 	r = ensure_view(cli, a.view, &view);
 	if (r < 0)
 		goto cleanup;
@@ -353,6 +358,8 @@ const struct command command_exec = {
 		"\n"
 		"Options: those of 'stillfs create', and\n"
 		"      --keep              keep the set afterwards (and not leased)\n"
+		"      --index             record the set's manifests before the command runs\n"
+		"                          (with --keep, 'stillfs verify' can check the backup)\n"
 		"      --view MOUNTPOINT   where the view is, or is to be mounted\n"
 		"  -h, --help              show this help\n"
 		"\n"

@@ -1,10 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* list and show: what the catalog holds. */
 #include <getopt.h>
+#include <inttypes.h>
 
 #include "cli.h"
 
-static void json_set(FILE *f, const struct catalog_set *s)
+static void json_manifest(FILE *f, struct catalog *c, const struct catalog_set *s, unsigned idx)
+{
+	struct catalog_manifest m;
+	char hex[2 * MANIFEST_DIGEST_LEN + 1];
+
+	if (catalog_manifest_get(c, s->seq, idx, &m) < 0 || !m.complete) {
+		fputs(",\"manifest\":null", f);
+		return;
+	}
+	manifest_digest_hex(m.digest, hex);
+	fprintf(f,
+		",\"manifest\":{\"method\":\"%s\",\"entries\":%" PRIu64 ",\"files\":%" PRIu64
+		",\"bytes\":%" PRIu64 ",\"read_files\":%" PRIu64 ",\"read_bytes\":%" PRIu64
+		",\"seconds\":%.3f,\"digest\":\"%s\"}",
+		catalog_index_method_to_string(m.method), m.entries, m.files, m.bytes, m.read_files,
+		m.read_bytes, (double)(m.finished_ns - m.started_ns) / 1e9, hex);
+}
+
+static void json_set(FILE *f, struct catalog *c, const struct catalog_set *s)
 {
 	char created[ISO_TIME_MAX], completed[ISO_TIME_MAX];
 
@@ -35,6 +54,7 @@ static void json_set(FILE *f, const struct catalog_set *s)
 		json_field(f, "snapshot", v->snapshot);
 		json_field(f, "origin_uuid", v->origin_uuid);
 		json_field(f, "snapshot_uuid", v->snapshot_uuid);
+		json_manifest(f, c, s, v->index);
 		fputc('}', f);
 	}
 	fprintf(f, "],\"consistency\":");
@@ -124,7 +144,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
 		fputc('[', stdout);
 		for (size_t i = 0; i < n; i++) {
 			fputs(i ? ",\n" : "\n", stdout);
-			json_set(stdout, sets[i]);
+			json_set(stdout, c, sets[i]);
 		}
 		fputs(n ? "\n]\n" : "]\n", stdout);
 	} else {
@@ -149,6 +169,7 @@ static int run_show(struct cli *cli, int argc, char **argv)
 	_cleanup_catalog_ struct catalog *c = NULL;
 	_cleanup_catalog_set_ struct catalog_set *s = NULL;
 	char created[ISO_TIME_MAX], completed[ISO_TIME_MAX];
+	struct catalog_manifest m;
 	bool json = false;
 	int r;
 
@@ -167,7 +188,7 @@ static int run_show(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		return r;
 	if (json) {
-		json_set(stdout, s);
+		json_set(stdout, c, s);
 		fputc('\n', stdout);
 		return fflush(stdout) == 0 ? 0 : -EIO;
 	}
@@ -211,6 +232,18 @@ static int run_show(struct cli *cli, int argc, char **argv)
 		printf("  snapshot: %s\n", v->snapshot ? v->snapshot : "(none)");
 		if (v->snapshot_uuid)
 			printf("  uuid:     %s\n", v->snapshot_uuid);
+		if (catalog_manifest_get(c, s->seq, v->index, &m) == 0 && m.complete) {
+			char hex[2 * MANIFEST_DIGEST_LEN + 1];
+
+			manifest_digest_hex(m.digest, hex);
+			printf("  manifest: %" PRIu64 " entries, %" PRIu64 " files of %" PRIu64
+			       " bytes (%s index, %" PRIu64 " files read, %.2f s)\n",
+			       m.entries, m.files, m.bytes, catalog_index_method_to_string(m.method),
+			       m.read_files, (double)(m.finished_ns - m.started_ns) / 1e9);
+			printf("  digest:   %s\n", hex);
+		} else {
+			printf("  manifest: (none; see 'stillfs index')\n");
+		}
 	}
 	return fflush(stdout) == 0 ? 0 : -EIO;
 }
@@ -240,13 +273,15 @@ const struct command command_show = {
 		"reason it failed if it did, its consistency (application or crash), the hold's\n"
 		"duration and cgroups, each writer's result, message and duration per phase,\n"
 		"and for each volume its path, its name in the view, its provider and where its\n"
-		"snapshot is stored. ID is a set's id, a unique\n"
+		"snapshot is stored, and its manifest if it has one (see 'stillfs index'). ID is a set's id, a unique\n"
 		"prefix of it (at least 4 characters), or its @GMT-... name.\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json   print one JSON object: id, seq, token, created, completed, state,\n"
 		"               label, reason, volumes[] (index, path, name, provider, storage,\n"
-		"               snapshot, origin_uuid, snapshot_uuid), consistency, hold_ns,\n"
+		"               snapshot, origin_uuid, snapshot_uuid, manifest: null or method,\n"
+		"               entries, files, bytes, read_files, read_bytes, seconds, digest),\n"
+		"               consistency, hold_ns,\n"
 		"               holds[], writers[] (name, path, kind, phases{PHASE: result,\n"
 		"               message, duration_ns})\n"
 		"  -h, --help   show this help\n",

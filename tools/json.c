@@ -8,8 +8,13 @@ void json_string(FILE *f, const char *s)
 		fputs("null", f);
 		return;
 	}
+	json_string_n(f, s, strlen(s));
+}
+
+void json_string_n(FILE *f, const char *s, size_t len)
+{
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + len; p++) {
 		switch (*p) {
 		case '"':
 			fputs("\\\"", f);

@@ -8,7 +8,7 @@
 static const struct command *const commands[] = {
 	&command_create, &command_list, &command_show,   &command_delete,
 	&command_gc,     &command_mount, &command_umount, &command_writers, &command_exec,
-	&command_pin,    &command_unpin,
+	&command_pin,    &command_unpin, &command_index, &command_diff, &command_verify,
 };
 
 static void usage(FILE *f)
