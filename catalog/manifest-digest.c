@@ -13,9 +13,6 @@
 #include "macro.h"
 #include "manifest.h"
 
-#define CONTENT_BUF_SIZE (1024 * 1024)
-/* How far ahead of the reads of a large file the kernel is asked to read. */
-#define PREFETCH_SIZE (8 * 1024 * 1024)
 /* Attempts at reading a list or value that keeps changing size under us. */
 #define XATTR_ATTEMPTS 16
 
@@ -25,79 +22,6 @@ static void digest_store(XXH128_hash_t h, uint8_t ret[MANIFEST_DIGEST_LEN])
 
 	XXH128_canonicalFromHash(&c, h);
 	memcpy(ret, c.digest, MANIFEST_DIGEST_LEN);
-}
-
-struct manifest_hasher {
-	XXH3_state_t *state;
-	void *buf;
-};
-
-int manifest_hasher_new(struct manifest_hasher **ret)
-{
-	struct manifest_hasher *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return -ENOMEM;
-	h->buf = malloc(CONTENT_BUF_SIZE);
-	h->state = XXH3_createState();
-	if (!h->buf || !h->state) {
-		manifest_hasher_free(h);
-		return -ENOMEM;
-	}
-	*ret = h;
-	return 0;
-}
-
-void manifest_hasher_free(struct manifest_hasher *h)
-{
-	if (!h)
-		return;
-	if (h->state)
-		XXH3_freeState(h->state);
-	free(h->buf);
-	free(h);
-}
-
-int manifest_hasher_fd(struct manifest_hasher *h, int fd, uint8_t ret[MANIFEST_DIGEST_LEN],
-		       uint64_t *ret_bytes)
-{
-	uint64_t total = 0, ahead = 0;
-	off_t start = lseek(fd, 0, SEEK_CUR);
-
-	if (XXH3_128bits_reset(h->state) != XXH_OK)
-		return -ENOMEM;
-
-	/* Only advice: a pipe refuses it and is read all the same. */
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-	for (;;) {
-		ssize_t n = read(fd, h->buf, CONTENT_BUF_SIZE);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		/*
-		 * A large file: ask for what comes next before hashing this
-		 * part, so the disk is busy while the CPU hashes (measured on a
-		 * cold 2 GiB read: the hash otherwise adds its time to the read's).
-		 */
-		if (n == CONTENT_BUF_SIZE && start >= 0 && total + PREFETCH_SIZE / 2 > ahead) {
-			ahead = total + PREFETCH_SIZE;
-			(void)posix_fadvise(fd, start + (off_t)total, PREFETCH_SIZE,
-					    POSIX_FADV_WILLNEED);
-		}
-		XXH3_128bits_update(h->state, h->buf, (size_t)n);
-	}
-
-	digest_store(XXH3_128bits_digest(h->state), ret);
-	if (ret_bytes)
-		*ret_bytes = total;
-	return 0;
 }
 
 int manifest_content_digest_fd(int fd, uint8_t ret[MANIFEST_DIGEST_LEN], uint64_t *ret_bytes)

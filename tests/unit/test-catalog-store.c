@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "catalog.h"
 #include "fast-assert.h"
 
@@ -526,6 +528,53 @@ START_TEST(test_verify_dir)
 }
 END_TEST
 
+/* Large files are read by a second thread: the digest is the same as in one piece. */
+START_TEST(test_hasher_sizes)
+{
+	static const size_t sizes[] = { 0, 1, 1048575, 1048576, 1048577, 2097152, 5767169, 4194304 };
+	struct manifest_hasher *h = NULL;
+	size_t max = 5767169;
+	unsigned char *data = malloc(max);
+	char p[PATH_MAX];
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < max; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	ck_assert_int_eq(manifest_hasher_new(&h), 0);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint8_t got[MANIFEST_DIGEST_LEN];
+		XXH128_canonical_t want;
+		uint64_t n = 0;
+		FILE *f;
+		int fd;
+
+		path_printf(p, "%s/data%zu", dir, k);
+		f = fopen(p, "w");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_uint_eq(fwrite(data, 1, sizes[k], f), sizes[k]);
+		ck_assert_int_eq(fclose(f), 0);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(manifest_hasher_fd(h, fd, got, &n), 0);
+		close(fd);
+		ck_assert_uint_eq(n, sizes[k]);
+		XXH128_canonicalFromHash(&want, XXH3_128bits(data, sizes[k]));
+		ck_assert_mem_eq(got, want.digest, MANIFEST_DIGEST_LEN);
+	}
+	/* a descriptor that cannot be read: the error, and the hasher still works */
+	{
+		uint8_t got[MANIFEST_DIGEST_LEN];
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(manifest_hasher_fd(h, fd, got, NULL), -EISDIR);
+		close(fd);
+	}
+	manifest_hasher_free(h);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_fields)
 {
 	unsigned f;
@@ -556,6 +605,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_diff);
 	tcase_add_test(tc, test_verify_dir);
 	tcase_add_test(tc, test_fields);
+	tcase_add_test(tc, test_hasher_sizes);
 	suite_add_tcase(s, tc);
 	return s;
 }
