@@ -295,8 +295,14 @@ int catalog_manifest_find_base(struct catalog *c, int64_t seq, unsigned vol_idx,
 int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx);
 
 /*
+ * Removes the `building` manifests whose indexing process is gone (killed or
+ * crashed), for gc. Returns 0 and how many in *ret_removed, or -errno.
+ */
+int catalog_manifest_remove_abandoned(struct catalog *c, unsigned *ret_removed);
+
+/*
  * Writing a manifest: _new replaces any earlier manifest of the volume with a
- * `building` one; blocks are committed as they fill, in batches, so a long
+ * `building` one owned by the calling process; blocks are committed as they fill, in batches, so a long
  * index does not keep other writers of the catalog waiting; _finish stores the
  * last block and the totals and marks it complete. Freeing an unfinished
  * writer removes what it stored.

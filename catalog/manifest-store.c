@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "catalog-internal.h"
@@ -162,6 +163,58 @@ int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx)
 	return catalog_errno(sqlite3_step(st));
 }
 
+int catalog_manifest_remove_abandoned(struct catalog *c, unsigned *ret_removed)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct {
+		int64_t seq;
+		unsigned vol;
+	} gone[64];
+	unsigned n = 0, removed = 0;
+	int r, rc;
+
+	r = catalog_prepare(c,
+			    "SELECT set_seq, vol_idx, owner_pid, owner_start, owner_boot "
+			    "FROM manifest WHERE state = 'building'",
+			    &st);
+	if (r < 0)
+		return r;
+	/* a batch at a time: removing while the query runs is not allowed */
+	for (;;) {
+		n = 0;
+		while (n < ARRAY_SIZE(gone) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct process_id owner = {
+				.pid = (pid_t)sqlite3_column_int64(st, 2),
+				.start_time = (uint64_t)sqlite3_column_int64(st, 3),
+			};
+			const unsigned char *boot = sqlite3_column_text(st, 4);
+
+			if (!boot || strlen((const char *)boot) >= sizeof(owner.boot_id))
+				continue; /* unreadable owner: left for a new index to replace */
+			strcpy(owner.boot_id, (const char *)boot);
+			if (process_id_alive(&owner))
+				continue;
+			gone[n].seq = sqlite3_column_int64(st, 0);
+			gone[n].vol = (unsigned)sqlite3_column_int64(st, 1);
+			n++;
+		}
+		if (n < ARRAY_SIZE(gone) && rc != SQLITE_DONE && rc != SQLITE_ROW)
+			return catalog_errno(rc);
+		sqlite3_reset(st);
+		for (unsigned i = 0; i < n; i++) {
+			r = catalog_manifest_remove(c, gone[i].seq, gone[i].vol);
+			if (r < 0)
+				return r;
+			removed++;
+		}
+		if (n < ARRAY_SIZE(gone))
+			break;
+	}
+	if (ret_removed)
+		*ret_removed = removed;
+	return 0;
+}
+
 /* Writing */
 
 struct catalog_manifest_writer {
@@ -223,10 +276,14 @@ int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct catalog_manifest_writer *w;
+	struct process_id owner;
 	int r;
 
 	if (!catalog_index_method_to_string(method))
 		return -EINVAL;
+	r = process_id_get(getpid(), &owner);
+	if (r < 0)
+		return r;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -241,8 +298,8 @@ int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx
 	if (r >= 0)
 		r = catalog_prepare(c,
 				    "INSERT INTO manifest (set_seq, vol_idx, state, method, "
-				    "base_set_seq, generation, started_ns) "
-				    "VALUES (?, ?, 'building', ?, ?, ?, ?)",
+				    "base_set_seq, generation, started_ns, owner_pid, owner_start, "
+				    "owner_boot) VALUES (?, ?, 'building', ?, ?, ?, ?, ?, ?, ?)",
 				    &st);
 	if (r >= 0) {
 		sqlite3_bind_int64(st, 1, seq);
@@ -253,6 +310,9 @@ int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx
 		if (generation)
 			sqlite3_bind_int64(st, 5, (int64_t)*generation);
 		sqlite3_bind_int64(st, 6, now_ns());
+		sqlite3_bind_int64(st, 7, owner.pid);
+		sqlite3_bind_int64(st, 8, (int64_t)owner.start_time);
+		sqlite3_bind_text(st, 9, owner.boot_id, -1, SQLITE_STATIC);
 		r = catalog_errno(sqlite3_step(st));
 	}
 	if (r < 0) {
@@ -264,6 +324,7 @@ int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx
 		catalog_exec(c, "ROLLBACK");
 		goto fail;
 	}
+	failpoint("index-after-intent");
 	/* from here on, freeing the writer removes the row again */
 	r = catalog_prepare(c,
 			    "INSERT INTO manifest_block (set_seq, vol_idx, block, first_entry, "

@@ -151,6 +151,21 @@ int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsign
 	}
 	catalog_sets_free(sets, n);
 
+	{
+		unsigned abandoned = 0;
+
+		r = catalog_manifest_remove_abandoned(c, &abandoned);
+		if (r < 0) {
+			notef(note, userdata, r, "cannot remove unfinished manifests");
+			first = first ?: r;
+		} else if (abandoned > 0) {
+			notef(note, userdata, 0,
+			      "removed %u unfinished manifest%s (their index was interrupted)",
+			      abandoned, abandoned == 1 ? "" : "s");
+			cleaned += abandoned;
+		}
+	}
+
 	r = catalog_storage_list(c, &storages);
 	if (r < 0)
 		return first ?: r;

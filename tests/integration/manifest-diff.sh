@@ -156,4 +156,19 @@ stillfs index "$id3" >"$T/index3" 2>"$T/index3.err" || fail "index of set 3 fail
 grep -q 'reading every file instead' "$T/index3.err" || fail "index on a damaged base said nothing: $(cat "$T/index3.err")"
 stillfs verify "$id3" "$(snapshot_path "$id3")" 2>"$T/err" || fail "set 3's manifest does not verify its own snapshot: $(cat "$T/err")"
 log "a damaged base: index warned, read everything, and the result verifies"
+
+# an index killed half-way leaves a manifest in progress, never read, which gc removes
+rc=0
+STILLFS_FAILPOINT=index-after-intent "$STILLFS" --catalog "$CATALOG" index "$id3" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 137 ] || fail "the index did not die at its failpoint (exit $rc)"
+[ "$(sqlite3 "$CATALOG" "SELECT count(*) FROM manifest WHERE state = 'building'")" = 1 ] ||
+	fail "no manifest in progress after the killed index"
+[ "$(stillfs show --json "$id3" | jq '.volumes[0].manifest')" = null ] || fail "show lists an unfinished manifest"
+stillfs diff "$id1" "$id3" >"$T/out" 2>"$T/err" && fail "diff used an unfinished manifest"
+grep -q "no manifest" "$T/err" || fail "diff of an unfinished manifest: $(cat "$T/err")"
+stillfs gc 2>"$T/gc.err" || fail "gc failed: $(cat "$T/gc.err")"
+grep -q 'unfinished manifest' "$T/gc.err" || fail "gc did not report the unfinished manifest: $(cat "$T/gc.err")"
+[ "$(sqlite3 "$CATALOG" "SELECT count(*) FROM manifest WHERE state = 'building'")" = 0 ] ||
+	fail "gc left the unfinished manifest"
+log "an index killed half-way: nothing read from its manifest, and gc removed it"
 log "PASS"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,6 +248,38 @@ START_TEST(test_unfinished)
 	ck_assert_int_eq(catalog_manifest_reader_new(cat, seq, 0, &r), -ENOENT);
 	catalog_manifest_writer_free(w);
 	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), -ENOENT);
+}
+END_TEST
+
+static void raw_exec(const char *sql);
+
+/* A manifest in progress stays while its indexing process lives, and goes after. */
+START_TEST(test_abandoned)
+{
+	struct catalog_manifest_writer *w = NULL;
+	struct catalog_manifest m;
+	unsigned removed = 99;
+	int64_t seq = new_set();
+	pid_t child;
+	char sql[256];
+
+	ck_assert_int_eq(catalog_manifest_writer_new(cat, seq, 0, CATALOG_INDEX_FULL, 0, NULL, &w), 0);
+	ck_assert_int_eq(catalog_manifest_remove_abandoned(cat, &removed), 0);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), 0);
+
+	/* the same row, owned by a process that has exited */
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);
+	snprintf(sql, sizeof(sql), "UPDATE manifest SET owner_pid = %d", (int)child);
+	raw_exec(sql);
+	ck_assert_int_eq(catalog_manifest_remove_abandoned(cat, &removed), 0);
+	ck_assert_uint_eq(removed, 1);
+	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), -ENOENT);
+	catalog_manifest_writer_free(w);
 }
 END_TEST
 
@@ -600,6 +633,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_round_trip_and_find);
 	tcase_add_test(tc, test_many_blocks);
 	tcase_add_test(tc, test_unfinished);
+	tcase_add_test(tc, test_abandoned);
 	tcase_add_loop_test(tc, test_damage_detected, 0, (int)(sizeof(damages) / sizeof(damages[0])));
 	tcase_add_test(tc, test_incremental_methods);
 	tcase_add_test(tc, test_diff);
