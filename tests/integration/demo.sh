@@ -22,6 +22,8 @@ grep -q "PRAGMA integrity_check: ok" "$T/demo.out" ||
 	fail "the demo did not show an intact database: $(tail -20 "$T/demo.out")"
 grep -q "^consistent: " "$T/demo.out" ||
 	fail "the demo's copy was not checked consistent: $(tail -20 "$T/demo.out")"
+grep -q "the copy matches set" "$T/demo.out" ||
+	fail "the demo's archive was not verified against the manifest: $(tail -20 "$T/demo.out")"
 [ -z "$(ls -A "$T/tmp")" ] || fail "run-demo left files behind: $(ls -A "$T/tmp")"
 if losetup -l -n -O BACK-FILE | grep -qF "$T/tmp/"; then
 	fail "run-demo left a loop device attached"
@@ -33,6 +35,8 @@ make_subvolume "$MNT/data"
 echo "precious" >"$MNT/data/file"
 run_demo "$MNT/data" || fail "run-demo $MNT/data failed: $(tail -20 "$T/demo.out")"
 grep -q "success" "$T/demo.out" || fail "run-demo $MNT/data: $(tail -20 "$T/demo.out")"
+grep -q "the copy matches set" "$T/demo.out" ||
+	fail "run-demo $MNT/data did not verify the archive: $(tail -20 "$T/demo.out")"
 [ -z "$(ls -A "$T/tmp")" ] || fail "run-demo left files behind: $(ls -A "$T/tmp")"
 [ "$(cat "$MNT/data/file")" = precious ] || fail "the volume changed"
 if btrfs subvolume list -o "$MNT" 2>/dev/null | grep -q "\.stillfs/.*/"; then
