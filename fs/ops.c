@@ -33,6 +33,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		} else if (streq(name, "current")) {
 			s = view_set_current(v);
 			r = synthetic_entry(v, s, INO_SYN_CURRENT, &e);
+			if (r >= 0)
+				__atomic_store_n(&v->current_told, s ? s->seq : 0, __ATOMIC_RELEASE);
 		} else {
 			s = view_set_by_token(v, name);
 			r = s ? synthetic_entry(v, s, INO_SYN_SETDIR, &e) : -ENOENT;

@@ -74,8 +74,15 @@ static void notify_changes(struct view *v, const struct names *before, const str
 			inval(v, after->tokens[i]);
 	if (!streq(before->latest, after->latest))
 		inval(v, "latest");
-	/* current/ of another set is another inode: the kernel must look it up again */
-	if (before->current != after->current)
+	/*
+	 * current/ of another set is another inode: the kernel must look it up
+	 * again, unless it already did since the pin changed (a lookup loads the
+	 * sets itself). Dropping an entry the kernel has just been given makes a
+	 * process that entered it a moment ago (smbd connecting a share on
+	 * current/) fail to find what is inside.
+	 */
+	if (before->current != after->current &&
+	    __atomic_load_n(&v->current_told, __ATOMIC_ACQUIRE) != after->current)
 		inval(v, "current");
 	fuse_lowlevel_notify_inval_inode(v->session, FUSE_ROOT_ID, 0, 0);
 }

@@ -47,6 +47,7 @@ struct view {
 	int64_t data_version;
 	int64_t current_seq; /* the set pinned as current/ (0: none); under sets_lock */
 	int64_t current_pinned_ns; /* when it was pinned: current/'s times */
+	int64_t current_told; /* the set of the last current/ entry given to the kernel (atomic) */
 	bool loaded;
 
 	/* --set: the one set shown, and whether its single volume is the root */
