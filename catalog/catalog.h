@@ -291,7 +291,7 @@ int catalog_manifest_get(struct catalog *c, int64_t seq, unsigned vol_idx,
 int catalog_manifest_find_base(struct catalog *c, int64_t seq, unsigned vol_idx,
 			       struct catalog_manifest *ret);
 
-/* Removes a manifest (complete or not). 0 also when there is none. */
+/* Removes a volume's manifest and any being built. 0 also when there is none. */
 int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx);
 
 /*
@@ -301,11 +301,13 @@ int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx);
 int catalog_manifest_remove_abandoned(struct catalog *c, unsigned *ret_removed);
 
 /*
- * Writing a manifest: _new replaces any earlier manifest of the volume with a
- * `building` one owned by the calling process; blocks are committed as they fill, in batches, so a long
- * index does not keep other writers of the catalog waiting; _finish stores the
- * last block and the totals and marks it complete. Freeing an unfinished
- * writer removes what it stored.
+ * Writing a manifest: _new starts a `building` manifest owned by the calling
+ * process, kept apart from the volume's complete manifest, which stays
+ * readable meanwhile (-EBUSY while another living process builds one for the
+ * same volume). Blocks are committed as they fill, in batches, so a long index
+ * does not keep other writers of the catalog waiting; _finish stores the last
+ * block and the totals and, in one transaction, puts the new manifest in the
+ * place of the old one. Freeing an unfinished writer removes what it stored.
  */
 struct catalog_manifest_writer;
 struct catalog_manifest_totals {

@@ -60,6 +60,10 @@ int catalog_index_volume(struct catalog *c, int64_t seq, unsigned vol_idx, const
 	r = catalog_manifest_writer_new(c, seq, vol_idx, o->method,
 					o->method == CATALOG_INDEX_FULL ? 0 : o->base_set_seq,
 					o->generation, &run.w);
+	if (r == -EBUSY) {
+		errbuf_setx(eb, r, "another process is indexing this volume of the set");
+		goto out;
+	}
 	if (r < 0) {
 		errbuf_set(eb, r, "cannot record a manifest in the catalog");
 		goto out;

@@ -150,7 +150,17 @@ int catalog_manifest_find_base(struct catalog *c, int64_t seq, unsigned vol_idx,
 				    (unsigned)sqlite3_column_int64(st, 1), ret);
 }
 
-int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx)
+/*
+ * A manifest being built is kept under a key of its own, -1 - vol_idx, so
+ * that the volume's complete manifest stays readable until the new one
+ * replaces it in one transaction.
+ */
+static int64_t building_key(unsigned vol_idx)
+{
+	return -1 - (int64_t)vol_idx;
+}
+
+static int remove_key(struct catalog *c, int64_t seq, int64_t key)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
@@ -159,8 +169,31 @@ int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx)
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, vol_idx);
+	sqlite3_bind_int64(st, 2, key);
 	return catalog_errno(sqlite3_step(st));
+}
+
+int catalog_manifest_remove(struct catalog *c, int64_t seq, unsigned vol_idx)
+{
+	int r = remove_key(c, seq, vol_idx);
+
+	return r < 0 ? r : remove_key(c, seq, building_key(vol_idx));
+}
+
+/* The owner recorded in columns col.. (pid, start, boot) of a manifest row is alive. */
+static bool owner_alive(sqlite3_stmt *st, int col)
+{
+	struct process_id owner = {
+		.pid = (pid_t)sqlite3_column_int64(st, col),
+		.start_time = (uint64_t)sqlite3_column_int64(st, col + 1),
+	};
+	const unsigned char *boot = sqlite3_column_text(st, col + 2);
+
+	/* an unreadable owner cannot be shown alive */
+	if (!boot || strlen((const char *)boot) >= sizeof(owner.boot_id))
+		return false;
+	strcpy(owner.boot_id, (const char *)boot);
+	return process_id_alive(&owner);
 }
 
 int catalog_manifest_remove_abandoned(struct catalog *c, unsigned *ret_removed)
@@ -168,7 +201,7 @@ int catalog_manifest_remove_abandoned(struct catalog *c, unsigned *ret_removed)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	struct {
 		int64_t seq;
-		unsigned vol;
+		int64_t key;
 	} gone[64];
 	unsigned n = 0, removed = 0;
 	int r, rc;
@@ -183,26 +216,17 @@ int catalog_manifest_remove_abandoned(struct catalog *c, unsigned *ret_removed)
 	for (;;) {
 		n = 0;
 		while (n < ARRAY_SIZE(gone) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct process_id owner = {
-				.pid = (pid_t)sqlite3_column_int64(st, 2),
-				.start_time = (uint64_t)sqlite3_column_int64(st, 3),
-			};
-			const unsigned char *boot = sqlite3_column_text(st, 4);
-
-			if (!boot || strlen((const char *)boot) >= sizeof(owner.boot_id))
-				continue; /* unreadable owner: left for a new index to replace */
-			strcpy(owner.boot_id, (const char *)boot);
-			if (process_id_alive(&owner))
+			if (owner_alive(st, 2))
 				continue;
 			gone[n].seq = sqlite3_column_int64(st, 0);
-			gone[n].vol = (unsigned)sqlite3_column_int64(st, 1);
+			gone[n].key = sqlite3_column_int64(st, 1);
 			n++;
 		}
 		if (n < ARRAY_SIZE(gone) && rc != SQLITE_DONE && rc != SQLITE_ROW)
 			return catalog_errno(rc);
 		sqlite3_reset(st);
 		for (unsigned i = 0; i < n; i++) {
-			r = catalog_manifest_remove(c, gone[i].seq, gone[i].vol);
+			r = remove_key(c, gone[i].seq, gone[i].key);
 			if (r < 0)
 				return r;
 			removed++;
@@ -221,6 +245,7 @@ struct catalog_manifest_writer {
 	struct catalog *c;
 	int64_t seq;
 	unsigned vol_idx;
+	int64_t key; /* where it is built */
 	struct manifest_encoder *enc;
 	sqlite3_stmt *insert;
 	uint64_t blocks;
@@ -249,7 +274,7 @@ static int writer_flush(void *userdata, const struct manifest_block_info *b)
 	}
 	sqlite3_reset(w->insert);
 	sqlite3_bind_int64(w->insert, 1, w->seq);
-	sqlite3_bind_int64(w->insert, 2, w->vol_idx);
+	sqlite3_bind_int64(w->insert, 2, w->key);
 	sqlite3_bind_int64(w->insert, 3, (int64_t)w->blocks);
 	sqlite3_bind_int64(w->insert, 4, (int64_t)w->entries_flushed);
 	sqlite3_bind_blob(w->insert, 5, key, (int)b->first_path_len, SQLITE_STATIC);
@@ -268,6 +293,31 @@ static int writer_flush(void *userdata, const struct manifest_block_info *b)
 		w->uncommitted = 0;
 	}
 	return 0;
+}
+
+/* Frees the building key of a manifest whose builder is gone; -EBUSY while it lives. */
+static int take_building_key(struct catalog *c, int64_t seq, int64_t key)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = catalog_prepare(c,
+			    "SELECT owner_pid, owner_start, owner_boot FROM manifest "
+			    "WHERE set_seq = ? AND vol_idx = ?",
+			    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return catalog_errno(rc);
+	if (owner_alive(st, 0))
+		return -EBUSY;
+	sqlite3_finalize(TAKE_PTR(st));
+	return remove_key(c, seq, key);
 }
 
 int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx,
@@ -290,11 +340,12 @@ int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx
 	w->c = c;
 	w->seq = seq;
 	w->vol_idx = vol_idx;
+	w->key = building_key(vol_idx);
 
 	r = catalog_exec(c, "BEGIN IMMEDIATE");
 	if (r < 0)
 		goto fail;
-	r = catalog_manifest_remove(c, seq, vol_idx);
+	r = take_building_key(c, seq, w->key);
 	if (r >= 0)
 		r = catalog_prepare(c,
 				    "INSERT INTO manifest (set_seq, vol_idx, state, method, "
@@ -303,7 +354,7 @@ int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx
 				    &st);
 	if (r >= 0) {
 		sqlite3_bind_int64(st, 1, seq);
-		sqlite3_bind_int64(st, 2, vol_idx);
+		sqlite3_bind_int64(st, 2, w->key);
 		sqlite3_bind_text(st, 3, catalog_index_method_to_string(method), -1, SQLITE_STATIC);
 		if (base_set_seq > 0)
 			sqlite3_bind_int64(st, 4, base_set_seq);
@@ -350,6 +401,32 @@ int catalog_manifest_writer_add(struct catalog_manifest_writer *w, const struct 
 	return manifest_encoder_add(w->enc, e);
 }
 
+/* In the finishing transaction: the new manifest takes the place of the old one. */
+static int swap_in(struct catalog_manifest_writer *w)
+{
+	static const char *const sql[] = {
+		"DELETE FROM manifest WHERE set_seq = ?1 AND vol_idx = ?2",
+		"UPDATE manifest_block SET vol_idx = ?2 WHERE set_seq = ?1 AND vol_idx = ?3",
+		"UPDATE manifest SET vol_idx = ?2 WHERE set_seq = ?1 AND vol_idx = ?3",
+	};
+	int r;
+
+	/* the blocks move before their manifest row: checked at commit */
+	r = catalog_exec(w->c, "PRAGMA defer_foreign_keys = ON");
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(sql); i++) {
+		_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+		r = catalog_prepare(w->c, sql[i], &st);
+		if (r < 0)
+			break;
+		sqlite3_bind_int64(st, 1, w->seq);
+		sqlite3_bind_int64(st, 2, w->vol_idx);
+		sqlite3_bind_int64(st, 3, w->key);
+		r = catalog_errno(sqlite3_step(st));
+	}
+	return r;
+}
+
 int catalog_manifest_writer_finish(struct catalog_manifest_writer *w,
 				   const struct catalog_manifest_totals *t)
 {
@@ -385,13 +462,16 @@ int catalog_manifest_writer_finish(struct catalog_manifest_writer *w,
 	sqlite3_bind_int64(st, 7, (int64_t)t->read_bytes);
 	sqlite3_bind_blob(st, 8, digest, MANIFEST_DIGEST_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, w->seq);
-	sqlite3_bind_int64(st, 10, w->vol_idx);
+	sqlite3_bind_int64(st, 10, w->key);
 	r = catalog_errno(sqlite3_step(st));
 	if (r < 0)
 		return r;
 	/* the set may have been deleted meanwhile: then there is nothing to complete */
 	if (sqlite3_changes(w->c->db) != 1)
 		return -ENOENT;
+	r = swap_in(w);
+	if (r < 0)
+		return r;
 	r = catalog_exec(w->c, "COMMIT");
 	if (r < 0)
 		return r;
@@ -407,7 +487,7 @@ void catalog_manifest_writer_free(struct catalog_manifest_writer *w)
 	if (w->in_transaction)
 		catalog_exec(w->c, "ROLLBACK");
 	if (!w->finished)
-		catalog_manifest_remove(w->c, w->seq, w->vol_idx);
+		remove_key(w->c, w->seq, w->key);
 	sqlite3_finalize(w->insert);
 	manifest_encoder_free(w->enc);
 	free(w);

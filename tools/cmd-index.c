@@ -282,7 +282,7 @@ const struct command command_index = {
 		"count, symlink target, a digest of its extended attributes (ACLs included) and,\n"
 		"for regular files, the XXH3-128 digest of the content. 'stillfs diff' and\n"
 		"'stillfs verify' work from manifests. Indexing a set again replaces its\n"
-		"manifests.\n"
+		"manifests once the new ones are complete; until then the old ones are used.\n"
 		"\n"
 		"Indexing is incremental when an earlier set of the same volume has a manifest:\n"
 		"  generation  (btrfs) the filesystem lists the inodes changed since the earlier\n"

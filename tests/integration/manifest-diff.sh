@@ -157,18 +157,20 @@ grep -q 'reading every file instead' "$T/index3.err" || fail "index on a damaged
 stillfs verify "$id3" "$(snapshot_path "$id3")" 2>"$T/err" || fail "set 3's manifest does not verify its own snapshot: $(cat "$T/err")"
 log "a damaged base: index warned, read everything, and the result verifies"
 
-# an index killed half-way leaves a manifest in progress, never read, which gc removes
+# a re-index killed half-way: the complete manifest stays in use; gc removes the unfinished one
+stillfs show --json "$id3" | jq -er '.volumes[0].manifest.digest' >"$T/digest3" || fail "set 3 has no manifest"
 rc=0
-STILLFS_FAILPOINT=index-after-intent "$STILLFS" --catalog "$CATALOG" index "$id3" >/dev/null 2>&1 || rc=$?
+STILLFS_FAILPOINT=index-after-intent "$STILLFS" --catalog "$CATALOG" index --full "$id3" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 137 ] || fail "the index did not die at its failpoint (exit $rc)"
 [ "$(sqlite3 "$CATALOG" "SELECT count(*) FROM manifest WHERE state = 'building'")" = 1 ] ||
 	fail "no manifest in progress after the killed index"
-[ "$(stillfs show --json "$id3" | jq '.volumes[0].manifest')" = null ] || fail "show lists an unfinished manifest"
-stillfs diff "$id1" "$id3" >"$T/out" 2>"$T/err" && fail "diff used an unfinished manifest"
-grep -q "no manifest" "$T/err" || fail "diff of an unfinished manifest: $(cat "$T/err")"
+[ "$(stillfs show --json "$id3" | jq -r '.volumes[0].manifest.digest')" = "$(cat "$T/digest3")" ] ||
+	fail "the killed re-index changed the set's manifest: $(stillfs show --json "$id3" | jq '.volumes[0].manifest')"
+stillfs diff "$id1" "$id3" >"$T/out" 2>"$T/err" || fail "diff after a killed re-index failed: $(cat "$T/err")"
 stillfs gc 2>"$T/gc.err" || fail "gc failed: $(cat "$T/gc.err")"
 grep -q 'unfinished manifest' "$T/gc.err" || fail "gc did not report the unfinished manifest: $(cat "$T/gc.err")"
 [ "$(sqlite3 "$CATALOG" "SELECT count(*) FROM manifest WHERE state = 'building'")" = 0 ] ||
 	fail "gc left the unfinished manifest"
-log "an index killed half-way: nothing read from its manifest, and gc removed it"
+stillfs verify "$id3" "$(snapshot_path "$id3")" 2>"$T/err" || fail "set 3's manifest no longer verifies: $(cat "$T/err")"
+log "a re-index killed half-way: the complete manifest stayed in use, and gc removed the unfinished one"
 log "PASS"

@@ -232,22 +232,66 @@ START_TEST(test_many_blocks)
 }
 END_TEST
 
-/* An unfinished writer leaves nothing; a manifest in progress is not read. */
-START_TEST(test_unfinished)
+static void write_entries(int64_t seq, int n, struct catalog_manifest_writer **ret_unfinished)
 {
 	struct catalog_manifest_writer *w = NULL;
-	struct catalog_manifest_reader *r = NULL;
-	struct catalog_manifest m;
-	struct manifest_entry e = { .path = "", .type = MANIFEST_DIR, .mode = 0755, .nlink = 1 };
-	int64_t seq = new_set();
+	struct catalog_manifest_totals t = { 0 };
+	char path[32];
 
 	ck_assert_int_eq(catalog_manifest_writer_new(cat, seq, 0, CATALOG_INDEX_FULL, 0, NULL, &w), 0);
-	ck_assert_int_eq(catalog_manifest_writer_add(w, &e), 0);
-	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), 0);
-	ck_assert(!m.complete);
+	for (int i = 0; i < n; i++) {
+		struct manifest_entry e = { .type = MANIFEST_DIR, .mode = 0755, .nlink = 1 };
+
+		path[0] = 0;
+		if (i)
+			snprintf(path, sizeof(path), "d%04d", i);
+		e.path = path;
+		e.path_len = strlen(path);
+		ck_assert_int_eq(catalog_manifest_writer_add(w, &e), 0);
+	}
+	if (ret_unfinished) {
+		*ret_unfinished = w;
+		return;
+	}
+	ck_assert_int_eq(catalog_manifest_writer_finish(w, &t), 0);
+	catalog_manifest_writer_free(w);
+}
+
+/*
+ * A manifest in progress is never read; the complete one it will replace
+ * stays readable until it does; an unfinished writer leaves nothing.
+ */
+START_TEST(test_unfinished)
+{
+	struct catalog_manifest_writer *w = NULL, *w2 = NULL;
+	struct catalog_manifest_reader *r = NULL;
+	struct catalog_manifest m;
+	int64_t seq = new_set();
+
+	write_entries(seq, 1, &w);
+	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), -ENOENT);
 	ck_assert_int_eq(catalog_manifest_reader_new(cat, seq, 0, &r), -ENOENT);
+	/* one builder per volume at a time */
+	ck_assert_int_eq(catalog_manifest_writer_new(cat, seq, 0, CATALOG_INDEX_FULL, 0, NULL, &w2),
+			 -EBUSY);
 	catalog_manifest_writer_free(w);
 	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), -ENOENT);
+
+	write_entries(seq, 10, NULL);
+	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), 0);
+	ck_assert_uint_eq(m.entries, 10);
+	/* a second index in progress, then abandoned: the first stays whole */
+	write_entries(seq, 20, &w);
+	ck_assert_int_eq(catalog_manifest_check(cat, seq, 0, NULL), 0);
+	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), 0);
+	ck_assert_uint_eq(m.entries, 10);
+	catalog_manifest_writer_free(w);
+	ck_assert_int_eq(catalog_manifest_check(cat, seq, 0, NULL), 0);
+	/* finished, it takes the old one's place */
+	write_entries(seq, 30, NULL);
+	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), 0);
+	ck_assert_uint_eq(m.entries, 30);
+	ck_assert_int_eq(catalog_manifest_check(cat, seq, 0, NULL), 0);
 }
 END_TEST
 
@@ -266,7 +310,6 @@ START_TEST(test_abandoned)
 	ck_assert_int_eq(catalog_manifest_writer_new(cat, seq, 0, CATALOG_INDEX_FULL, 0, NULL, &w), 0);
 	ck_assert_int_eq(catalog_manifest_remove_abandoned(cat, &removed), 0);
 	ck_assert_uint_eq(removed, 0);
-	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), 0);
 
 	/* the same row, owned by a process that has exited */
 	child = fork();
@@ -279,6 +322,14 @@ START_TEST(test_abandoned)
 	ck_assert_int_eq(catalog_manifest_remove_abandoned(cat, &removed), 0);
 	ck_assert_uint_eq(removed, 1);
 	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), -ENOENT);
+	catalog_manifest_writer_free(w);
+	/* an abandoned build does not stand in the way of the next */
+	write_entries(seq, 1, &w);
+	snprintf(sql, sizeof(sql), "UPDATE manifest SET owner_pid = %d", (int)child);
+	raw_exec(sql);
+	write_entries(seq, 5, NULL);
+	ck_assert_int_eq(catalog_manifest_get(cat, seq, 0, &m), 0);
+	ck_assert_uint_eq(m.entries, 5);
 	catalog_manifest_writer_free(w);
 }
 END_TEST
