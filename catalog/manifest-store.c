@@ -40,14 +40,6 @@ static int method_from_string(const char *s, enum catalog_index_method *ret)
 	return -EBADMSG;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The block lookup key: the path with '/' as 0, so byte order is path order. */
 static char *path_key(const char *path, size_t len)
 {
@@ -360,7 +352,7 @@ int catalog_manifest_writer_new(struct catalog *c, int64_t seq, unsigned vol_idx
 			sqlite3_bind_int64(st, 4, base_set_seq);
 		if (generation)
 			sqlite3_bind_int64(st, 5, (int64_t)*generation);
-		sqlite3_bind_int64(st, 6, now_ns());
+		sqlite3_bind_int64(st, 6, time_now_ns());
 		sqlite3_bind_int64(st, 7, owner.pid);
 		sqlite3_bind_int64(st, 8, (int64_t)owner.start_time);
 		sqlite3_bind_text(st, 9, owner.boot_id, -1, SQLITE_STATIC);
@@ -453,7 +445,7 @@ int catalog_manifest_writer_finish(struct catalog_manifest_writer *w,
 			    &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, now_ns());
+	sqlite3_bind_int64(st, 1, time_now_ns());
 	sqlite3_bind_int64(st, 2, (int64_t)manifest_encoder_entries(w->enc));
 	sqlite3_bind_int64(st, 3, (int64_t)w->blocks);
 	sqlite3_bind_int64(st, 4, (int64_t)t->files);

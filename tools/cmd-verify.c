@@ -166,7 +166,7 @@ const struct command command_verify = {
 		"\n"
 		"Compares a copy of set ID with the set's manifests (see 'stillfs index'): a\n"
 		"directory (a restored backup), or an archive read as a stream (tar in any\n"
-		"format, cpio, zip..., compressed or not; '-' is standard input). For a set of\n"
+		"format libarchive reads, compressed or not; '-' is standard input). For a set of\n"
 		"one volume (or with --volume) the copy holds that volume's files; for several,\n"
 		"one directory per volume, named as in the view. Each manifest is checked whole\n"
 		"first; a damaged one is reported and not used.\n"

@@ -457,7 +457,6 @@ START_TEST(test_incremental_methods)
 	ck_assert_mem_eq(m3.digest, mf.digest, MANIFEST_DIGEST_LEN);
 	ck_assert_uint_eq(m3.base_set_seq, s1);
 
-	/* a change the list does not name is not seen: the method trusts the filesystem */
 	u64set_free(changed);
 }
 END_TEST
