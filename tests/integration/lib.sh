@@ -64,7 +64,8 @@ _cleanup() {
 		losetup -d "$l" 2>/dev/null
 	done < <(losetup -l -n -O NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2, t) == 1 { print $1 }')
 	if awk -v t="$T" 'index($5, t) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
-		log "warning: mounts left under $T"
+		log "FAIL: could not unmount everything under $T"
+		[ "$rc" -eq 0 ] && rc=1
 	else
 		rm -rf --one-file-system "$T"
 	fi
