@@ -18,6 +18,8 @@
 
 /* Current UTC time in nanoseconds since the epoch. */
 int64_t time_now_ns(void);
+/* CLOCK_MONOTONIC in nanoseconds: for durations and deadlines. */
+int64_t time_mono_ns(void);
 
 /*
  * Writes the token for the UTC second containing `sec` into buf (at least

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests for common/: time tokens and ISO times, process identities,
- * mountinfo lookups, error buffers and sets of inode numbers.
+ * mountinfo lookups, error buffers, sets of inode numbers and inode maps.
  */
 #include <check.h>
+#include <dirent.h>
+#include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "common.h"
 #include "fast-assert.h"
@@ -589,6 +594,496 @@ START_TEST(test_u64set_free_null)
 }
 END_TEST
 
+/* Inode maps: written and read back in a private directory. */
+static char map_dir[PATH_MAX];
+static int map_dfd = -1;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void map_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(map_dir, sizeof(map_dir), "%s/stillfs-unit-inomap.XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(map_dir));
+	map_dfd = open(map_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(map_dfd, 0);
+}
+
+static void map_teardown(void)
+{
+	close(map_dfd);
+	map_dfd = -1;
+	nftw(map_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* What a test's record number i holds: every field distinct and some at their limits. */
+static struct inomap_record map_record(uint64_t i)
+{
+	return (struct inomap_record){
+		.copy_ino = i * 7919 + 3,
+		.ino = UINT64_MAX - i,
+		.ctime_sec = i % 2 ? (int64_t)i * 1000003 : -(int64_t)i * 77,
+		.ctime_nsec = (uint32_t)(i * 104729 % 1000000000),
+		.nlink = i % 5 == 0 ? UINT32_MAX : (uint32_t)(i % 7 + 1),
+	};
+}
+
+static void assert_record_eq(const struct inomap_record *a, const struct inomap_record *b)
+{
+	fast_assert_uint_eq(a->copy_ino, b->copy_ino);
+	fast_assert_uint_eq(a->ino, b->ino);
+	fast_assert_int_eq(a->ctime_sec, b->ctime_sec);
+	fast_assert_uint_eq(a->ctime_nsec, b->ctime_nsec);
+	fast_assert_uint_eq(a->nlink, b->nlink);
+}
+
+/* Writes records 0..n-1 as `name` in map_dir. */
+static void write_map(const char *name, uint64_t n)
+{
+	_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+
+	ck_assert_int_eq(inomap_writer_new(&w), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		struct inomap_record r = map_record(i);
+
+		ck_assert_int_eq(inomap_writer_add(w, &r), 0);
+	}
+	ck_assert_int_eq(inomap_writer_commit(w, map_dfd, name), 0);
+}
+
+static size_t read_whole(const char *name, uint8_t *buf, size_t cap)
+{
+	_cleanup_close_ int fd = openat(map_dfd, name, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, cap);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_lt(n, (ssize_t)cap);
+	return (size_t)n;
+}
+
+static void write_whole(const char *name, const uint8_t *buf, size_t len)
+{
+	_cleanup_close_ int fd =
+		openat(map_dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	if (len > 0)
+		ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+}
+
+/* Opening `name` fails with `expected`, and leaves *ret alone. */
+static void assert_open_fails(const char *name, int expected, const char *what)
+{
+	struct inomap *m = (struct inomap *)&map_dfd;
+	int r = inomap_open(map_dfd, name, &m);
+
+	if (r != expected)
+		ck_abort_msg("%s: inomap_open returned %d, expected %d", what, r, expected);
+	ck_assert_ptr_eq(m, (struct inomap *)&map_dfd);
+}
+
+/* The names in map_dir: the map alone, no temporary file left behind. */
+static void assert_only(const char *name)
+{
+	DIR *d = opendir(map_dir);
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+			ck_assert_str_eq(de->d_name, name);
+			n++;
+		}
+	closedir(d);
+	ck_assert_int_eq(n, name ? 1 : 0);
+}
+
+START_TEST(test_inomap_round_trip)
+{
+	enum { N = 20000 };
+	_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+	_cleanup_inomap_ struct inomap *m = NULL;
+	_cleanup_free_ uint64_t *order = malloc(N * sizeof(uint64_t));
+	uint64_t state = UINT64_C(0x2545f4914f6cdd1d);
+	struct inomap_record extremes[] = {
+		{ 0, 1, INT64_MIN, 999999999, 0 },
+		{ UINT64_MAX, UINT64_MAX, INT64_MAX, 0, UINT32_MAX },
+	};
+	struct inomap_record got;
+	struct stat st;
+
+	ck_assert_ptr_nonnull(order);
+	for (uint64_t i = 0; i < N; i++)
+		order[i] = i;
+	for (uint64_t i = N - 1; i > 0; i--) {
+		uint64_t j = next_random(&state) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	ck_assert_int_eq(inomap_writer_new(&w), 0);
+	for (uint64_t i = 0; i < N; i++) {
+		struct inomap_record r = map_record(order[i]);
+
+		fast_assert_int_eq(inomap_writer_add(w, &r), 0);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(extremes); i++)
+		ck_assert_int_eq(inomap_writer_add(w, &extremes[i]), 0);
+	ck_assert_uint_eq(inomap_writer_count(w), N + 2);
+	ck_assert_int_eq(inomap_writer_commit(w, map_dfd, INOMAP_FILE), 0);
+	assert_only(INOMAP_FILE);
+	ck_assert_int_eq(fstatat(map_dfd, INOMAP_FILE, &st, 0), 0);
+	ck_assert_int_eq(st.st_size, 32 + 32 * (N + 2));
+
+	ck_assert_int_eq(inomap_open(map_dfd, INOMAP_FILE, &m), 0);
+	ck_assert_uint_eq(inomap_count(m), N + 2);
+	for (uint64_t i = 0; i < N; i++) {
+		struct inomap_record want = map_record(i);
+
+		if (inomap_find(m, want.copy_ino, &got) != &got)
+			ck_abort_msg("record of copy inode %" PRIu64 " is missing", want.copy_ino);
+		assert_record_eq(&got, &want);
+		/* the numbers between records are absent */
+		if (inomap_find(m, want.copy_ino + 1, &got))
+			ck_abort_msg("copy inode %" PRIu64 " found", want.copy_ino + 1);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(extremes); i++) {
+		ck_assert_ptr_eq(inomap_find(m, extremes[i].copy_ino, &got), &got);
+		assert_record_eq(&got, &extremes[i]);
+	}
+	ck_assert_ptr_null(inomap_find(m, 1, &got));
+	ck_assert_ptr_null(inomap_find(m, UINT64_MAX - 1, &got));
+	inomap_close(TAKE_PTR(m));
+
+	/* a second commit replaces the map whole */
+	write_map(INOMAP_FILE, 10);
+	assert_only(INOMAP_FILE);
+	ck_assert_int_eq(inomap_open(map_dfd, INOMAP_FILE, &m), 0);
+	ck_assert_uint_eq(inomap_count(m), 10);
+}
+END_TEST
+
+START_TEST(test_inomap_duplicates)
+{
+	_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+	_cleanup_inomap_ struct inomap *m = NULL;
+	struct inomap_record a = map_record(1), b = map_record(2), c = map_record(3), got;
+
+	/* three names of one inode, as the copier meets hard links */
+	ck_assert_int_eq(inomap_writer_new(&w), 0);
+	ck_assert_int_eq(inomap_writer_add(w, &b), 0);
+	ck_assert_int_eq(inomap_writer_add(w, &a), 0);
+	ck_assert_int_eq(inomap_writer_add(w, &b), 0);
+	ck_assert_int_eq(inomap_writer_add(w, &c), 0);
+	ck_assert_int_eq(inomap_writer_add(w, &b), 0);
+	ck_assert_uint_eq(inomap_writer_count(w), 5);
+	ck_assert_int_eq(inomap_writer_commit(w, map_dfd, INOMAP_FILE), 0);
+	ck_assert_uint_eq(inomap_writer_count(w), 3);
+	ck_assert_int_eq(inomap_open(map_dfd, INOMAP_FILE, &m), 0);
+	ck_assert_uint_eq(inomap_count(m), 3);
+	ck_assert_ptr_nonnull(inomap_find(m, b.copy_ino, &got));
+	assert_record_eq(&got, &b);
+}
+END_TEST
+
+START_TEST(test_inomap_conflict)
+{
+	static const struct {
+		const char *what;
+		size_t off; /* of the field changed in the second record */
+	} fields[] = {
+		{ "ino", offsetof(struct inomap_record, ino) },
+		{ "ctime_sec", offsetof(struct inomap_record, ctime_sec) },
+		{ "ctime_nsec", offsetof(struct inomap_record, ctime_nsec) },
+		{ "nlink", offsetof(struct inomap_record, nlink) },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+		struct inomap_record a = map_record(4), b = a, other = map_record(9);
+
+		((uint8_t *)&b)[fields[i].off] ^= 1;
+		ck_assert_int_eq(inomap_writer_new(&w), 0);
+		ck_assert_int_eq(inomap_writer_add(w, &a), 0);
+		ck_assert_int_eq(inomap_writer_add(w, &other), 0);
+		ck_assert_int_eq(inomap_writer_add(w, &b), 0);
+		if (inomap_writer_commit(w, map_dfd, INOMAP_FILE) != -EINVAL)
+			ck_abort_msg("records differing in %s were accepted", fields[i].what);
+		/* nothing written, not even a temporary file */
+		assert_only(NULL);
+	}
+
+	/* a ctime that no stat shows */
+	{
+		_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+		struct inomap_record bad = map_record(1);
+
+		bad.ctime_nsec = 1000000000;
+		ck_assert_int_eq(inomap_writer_new(&w), 0);
+		ck_assert_int_eq(inomap_writer_add(w, &bad), -EINVAL);
+		ck_assert_uint_eq(inomap_writer_count(w), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_inomap_apply)
+{
+	_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+	_cleanup_inomap_ struct inomap *m = NULL;
+	struct inomap_record r;
+	struct stat st, before, want;
+
+	ck_assert_int_eq(fstat(map_dfd, &st), 0);
+	r = (struct inomap_record){
+		.copy_ino = (uint64_t)st.st_ino,
+		.ino = (uint64_t)st.st_ino + 12345,
+		.ctime_sec = 1234567890,
+		.ctime_nsec = 987654321,
+		.nlink = 42,
+	};
+	ck_assert_int_eq(inomap_writer_new(&w), 0);
+	ck_assert_int_eq(inomap_writer_add(w, &r), 0);
+	ck_assert_int_eq(inomap_writer_commit(w, map_dfd, INOMAP_FILE), 0);
+	ck_assert_int_eq(inomap_open(map_dfd, INOMAP_FILE, &m), 0);
+
+	/* exactly the three fields change, whatever the others hold */
+	memset(&before, 0xa5, sizeof(before));
+	before.st_ino = st.st_ino;
+	want = before;
+	want.st_ino = (ino_t)r.ino;
+	want.st_ctim.tv_sec = r.ctime_sec;
+	want.st_ctim.tv_nsec = r.ctime_nsec;
+	want.st_nlink = r.nlink;
+	st = before;
+	ck_assert_int_eq(inomap_apply(m, &st), 0);
+	ck_assert_uint_eq(st.st_ino, want.st_ino);
+	ck_assert_int_eq(st.st_ctim.tv_sec, 1234567890);
+	ck_assert_int_eq(st.st_ctim.tv_nsec, 987654321);
+	ck_assert_uint_eq(st.st_nlink, 42);
+	ck_assert(memcmp(&st, &want, sizeof(st)) == 0);
+
+	/* a real stat: mode, size, owners and the other times stay */
+	ck_assert_int_eq(fstat(map_dfd, &before), 0);
+	st = before;
+	ck_assert_int_eq(inomap_apply(m, &st), 0);
+	ck_assert_uint_eq(st.st_mode, before.st_mode);
+	ck_assert_uint_eq(st.st_dev, before.st_dev);
+	ck_assert_int_eq(st.st_size, before.st_size);
+	ck_assert_int_eq(st.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	ck_assert_int_eq(st.st_atim.tv_sec, before.st_atim.tv_sec);
+	ck_assert_uint_eq(st.st_uid, before.st_uid);
+
+	/* a file the map does not know: -ENOENT, st untouched */
+	memset(&before, 0x5a, sizeof(before));
+	before.st_ino = (ino_t)(r.copy_ino + 1);
+	st = before;
+	ck_assert_int_eq(inomap_apply(m, &st), -ENOENT);
+	ck_assert(memcmp(&st, &before, sizeof(st)) == 0);
+}
+END_TEST
+
+/* Every single-byte change of a small map is caught when it is opened. */
+START_TEST(test_inomap_flips)
+{
+	static const uint8_t masks[] = { 0x01, 0x80, 0xff };
+	uint8_t good[512], bad[512];
+	size_t len;
+
+	write_map(INOMAP_FILE, 3);
+	len = read_whole(INOMAP_FILE, good, sizeof(good));
+	ck_assert_uint_eq(len, 32 + 3 * 32);
+	for (size_t i = 0; i < len; i++)
+		for (size_t k = 0; k < ARRAY_SIZE(masks); k++) {
+			char what[64];
+
+			memcpy(bad, good, len);
+			bad[i] ^= masks[k];
+			write_whole("bad", bad, len);
+			snprintf(what, sizeof(what), "byte %zu ^ 0x%02x", i, masks[k]);
+			assert_open_fails("bad", -EBADMSG, what);
+		}
+}
+END_TEST
+
+/* A map cut short at any length, or with bytes after its end, is refused. */
+START_TEST(test_inomap_truncation)
+{
+	uint8_t good[512], longer[512 + 64] = { 0 };
+	_cleanup_inomap_ struct inomap *m = NULL;
+	size_t len;
+
+	write_map(INOMAP_FILE, 3);
+	len = read_whole(INOMAP_FILE, good, sizeof(good));
+	for (size_t n = 0; n < len; n++) {
+		char what[64];
+
+		write_whole("bad", good, n);
+		snprintf(what, sizeof(what), "cut at %zu of %zu", n, len);
+		assert_open_fails("bad", -EBADMSG, what);
+	}
+	memcpy(longer, good, len);
+	write_whole("bad", longer, len + 1);
+	assert_open_fails("bad", -EBADMSG, "one byte more");
+	write_whole("bad", longer, len + 32);
+	assert_open_fails("bad", -EBADMSG, "one zero record more");
+	/* and the whole file is still good */
+	write_whole("bad", good, len);
+	ck_assert_int_eq(inomap_open(map_dfd, "bad", &m), 0);
+}
+END_TEST
+
+/* The bytes of a map of `recs` as the format describes them, written independently of inomap.c. */
+static size_t craft(const struct inomap_record *recs, size_t n, uint8_t *buf)
+{
+	uint64_t sum;
+
+	memset(buf, 0, 32 + n * 32);
+	memcpy(buf, "SFIM", 4);
+	buf[4] = 1;
+	buf[8] = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p = buf + 32 + i * 32;
+		uint64_t v[3] = { htole64(recs[i].copy_ino), htole64(recs[i].ino),
+				  htole64((uint64_t)recs[i].ctime_sec) };
+		uint32_t u[2] = { htole32(recs[i].ctime_nsec), htole32(recs[i].nlink) };
+
+		memcpy(p, v, sizeof(v));
+		memcpy(p + 24, u, sizeof(u));
+	}
+	sum = htole64(XXH3_64bits(buf + 32, n * 32));
+	memcpy(buf + 16, &sum, sizeof(sum));
+	return 32 + n * 32;
+}
+
+/* Well-formed maps, checksum right, whose records break the rules: still damaged. */
+START_TEST(test_inomap_crafted)
+{
+	struct inomap_record a = map_record(0), b = map_record(1), c = map_record(2);
+	struct inomap_record ordered[] = { a, b, c }, unsorted[] = { a, c, b },
+			     dup[] = { a, b, b }, nsec[] = { a, b };
+	uint8_t written[512], crafted[512];
+	size_t len;
+
+	/* the crafting agrees with the writer, byte for byte */
+	write_map(INOMAP_FILE, 3);
+	len = read_whole(INOMAP_FILE, written, sizeof(written));
+	ck_assert_uint_eq(craft(ordered, 3, crafted), len);
+	ck_assert(memcmp(written, crafted, len) == 0);
+
+	write_whole("bad", crafted, craft(unsorted, 3, crafted));
+	assert_open_fails("bad", -EBADMSG, "records out of order");
+	write_whole("bad", crafted, craft(dup, 3, crafted));
+	assert_open_fails("bad", -EBADMSG, "one copy inode twice");
+	nsec[1].ctime_nsec = 1000000000;
+	write_whole("bad", crafted, craft(nsec, 2, crafted));
+	assert_open_fails("bad", -EBADMSG, "nanoseconds past a second");
+}
+END_TEST
+
+START_TEST(test_inomap_empty)
+{
+	_cleanup_inomap_ struct inomap *m = NULL;
+	struct inomap_record got;
+	struct stat st, before;
+
+	write_map(INOMAP_FILE, 0);
+	ck_assert_int_eq(fstatat(map_dfd, INOMAP_FILE, &st, 0), 0);
+	ck_assert_int_eq(st.st_size, 32);
+	ck_assert_int_eq(inomap_open(map_dfd, INOMAP_FILE, &m), 0);
+	ck_assert_uint_eq(inomap_count(m), 0);
+	ck_assert_ptr_null(inomap_find(m, 0, &got));
+	ck_assert_ptr_null(inomap_find(m, UINT64_MAX, &got));
+	before = st;
+	ck_assert_int_eq(inomap_apply(m, &st), -ENOENT);
+	ck_assert(memcmp(&st, &before, sizeof(st)) == 0);
+}
+END_TEST
+
+static void assert_beside(const char *snapshot, int expected, uint64_t count)
+{
+	struct inomap *m = NULL;
+	int r = inomap_open_beside(snapshot, &m);
+
+	if (r != expected)
+		ck_abort_msg("inomap_open_beside('%s') returned %d, expected %d", snapshot, r,
+			     expected);
+	if (r == 0)
+		ck_assert_uint_eq(inomap_count(m), count);
+	inomap_close(m);
+}
+
+START_TEST(test_inomap_open_beside)
+{
+	char p[PATH_MAX + 64], q[PATH_MAX + 64];
+	_cleanup_close_ int c = -1;
+	_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+	struct inomap_record r = map_record(7);
+
+	/* <dir>/c/{tree,inomap}, and <dir>/d/tree without a map */
+	snprintf(p, sizeof(p), "%s/c", map_dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/c/tree", map_dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d", map_dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d/tree", map_dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	c = openat(map_dfd, "c", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_eq(inomap_writer_new(&w), 0);
+	ck_assert_int_eq(inomap_writer_add(w, &r), 0);
+	ck_assert_int_eq(inomap_writer_commit(w, c, INOMAP_FILE), 0);
+
+	snprintf(p, sizeof(p), "%s/c/tree", map_dir);
+	assert_beside(p, 0, 1);
+	snprintf(p, sizeof(p), "%s/c/tree/", map_dir);
+	assert_beside(p, 0, 1);
+	snprintf(p, sizeof(p), "%s/c/tree//", map_dir);
+	assert_beside(p, 0, 1);
+	snprintf(p, sizeof(p), "%s/c//tree", map_dir);
+	assert_beside(p, 0, 1);
+	/* the path must name the tree itself */
+	snprintf(p, sizeof(p), "%s/c", map_dir);
+	assert_beside(p, -EINVAL, 0);
+	snprintf(p, sizeof(p), "%s/c/trees", map_dir);
+	assert_beside(p, -EINVAL, 0);
+	snprintf(p, sizeof(p), "%s/c/atree", map_dir);
+	assert_beside(p, -EINVAL, 0);
+	assert_beside("", -EINVAL, 0);
+	assert_beside("/", -EINVAL, 0);
+	/* a container without a map */
+	snprintf(p, sizeof(p), "%s/d/tree", map_dir);
+	assert_beside(p, -ENOENT, 0);
+	/* a relative path: the container is the working directory */
+	ck_assert_int_eq(getcwd(q, sizeof(q)) != NULL, 1);
+	ck_assert_int_eq(fchdir(c), 0);
+	assert_beside("tree", 0, 1);
+	assert_beside("tree/", 0, 1);
+	ck_assert_int_eq(chdir(q), 0);
+	/* something else in the map's place */
+	snprintf(p, sizeof(p), "%s/d/" INOMAP_FILE, map_dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d/tree", map_dir);
+	assert_beside(p, -EBADMSG, 0);
+}
+END_TEST
+
+START_TEST(test_inomap_free_null)
+{
+	inomap_writer_free(NULL);
+	inomap_close(NULL);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -626,6 +1121,20 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, test_u64set_random);
 	tcase_add_test(tc, test_u64set_growth);
 	tcase_add_test(tc, test_u64set_free_null);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("inomap");
+	tcase_add_checked_fixture(tc, map_setup, map_teardown);
+	tcase_add_test(tc, test_inomap_round_trip);
+	tcase_add_test(tc, test_inomap_duplicates);
+	tcase_add_test(tc, test_inomap_conflict);
+	tcase_add_test(tc, test_inomap_apply);
+	tcase_add_test(tc, test_inomap_flips);
+	tcase_add_test(tc, test_inomap_truncation);
+	tcase_add_test(tc, test_inomap_crafted);
+	tcase_add_test(tc, test_inomap_empty);
+	tcase_add_test(tc, test_inomap_open_beside);
+	tcase_add_test(tc, test_inomap_free_null);
 	suite_add_tcase(s, tc);
 	return s;
 }
