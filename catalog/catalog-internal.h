@@ -21,10 +21,19 @@ int catalog_exec(struct catalog *c, const char *sql);
 
 /* Prepares a statement; returns 0 or -errno. Finalize with sqlite3_finalize(). */
 int catalog_prepare(struct catalog *c, const char *sql, sqlite3_stmt **ret);
+/* Steps a statement that returns no row: 0 or -errno. */
+int catalog_step_done(sqlite3_stmt *st);
+/* The integer in the first column of the first row of `sql`, with `arg` bound
+ * to its parameter if it has one; -ENODATA when there is no row. */
+int catalog_query_int64(struct catalog *c, const char *sql, int64_t arg, int64_t *ret);
 
 /* Loads and frees what catalog_set_record_run() recorded (run.c). */
 int catalog_set_load_run(struct catalog *c, struct catalog_set *s);
 void catalog_set_release_run(struct catalog_set *s);
+
+/* Loads and frees the set's problems (problem.c); load after the volumes. */
+int catalog_set_load_problems(struct catalog *c, struct catalog_set *s);
+void catalog_set_release_problems(struct catalog_set *s);
 
 /*
  * catalog_manifest_reader_next() and catalog_manifest_check() with the reason

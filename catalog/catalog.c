@@ -54,7 +54,14 @@ int catalog_prepare(struct catalog *c, const char *sql, sqlite3_stmt **ret)
 	return catalog_errno(sqlite3_prepare_v2(c->db, sql, -1, ret, NULL));
 }
 
-static int query_int(struct catalog *c, const char *sql, int64_t *ret)
+int catalog_step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	return rc == SQLITE_DONE ? 0 : catalog_errno(rc);
+}
+
+int catalog_query_int64(struct catalog *c, const char *sql, int64_t arg, int64_t *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
@@ -62,6 +69,8 @@ static int query_int(struct catalog *c, const char *sql, int64_t *ret)
 	r = catalog_prepare(c, sql, &st);
 	if (r < 0)
 		return r;
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, arg);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? -ENODATA : catalog_errno(rc);
@@ -97,9 +106,9 @@ static int check_application(struct catalog *c)
 	int r;
 
 	/* another program's database may number its schema with user_version too */
-	r = query_int(c,
-		      "SELECT count(*) FROM pragma_table_info('meta') WHERE name IN ('key', 'value')",
-		      &n);
+	r = catalog_query_int64(
+		c, "SELECT count(*) FROM pragma_table_info('meta') WHERE name IN ('key', 'value')",
+		0, &n);
 	if (r < 0)
 		return r;
 	if (n != 2)
@@ -226,10 +235,10 @@ int catalog_open(const char *path, unsigned flags, struct catalog **ret)
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 
 	/* the first read of the header tells a database from anything else */
-	r = query_int(c, "PRAGMA user_version", &version);
+	r = catalog_query_int64(c, "PRAGMA user_version", 0, &version);
 	if (r < 0)
 		goto fail;
-	r = query_int(c, "SELECT count(*) FROM sqlite_master", &tables);
+	r = catalog_query_int64(c, "SELECT count(*) FROM sqlite_master", 0, &tables);
 	if (r < 0)
 		goto fail;
 	if (version > CATALOG_SCHEMA_VERSION) {
@@ -325,5 +334,5 @@ const char *catalog_uuid(const struct catalog *c)
 
 int catalog_data_version(struct catalog *c, int64_t *ret)
 {
-	return query_int(c, "PRAGMA data_version", ret);
+	return catalog_query_int64(c, "PRAGMA data_version", 0, ret);
 }

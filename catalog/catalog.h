@@ -28,7 +28,7 @@
 #include "common.h"
 #include "manifest.h"
 
-#define CATALOG_SCHEMA_VERSION 4
+#define CATALOG_SCHEMA_VERSION 5
 #define CATALOG_ID_LEN 9 /* 8 lowercase hex digits and NUL */
 #define CATALOG_DEFAULT_PATH "/var/lib/stillfs/catalog.db"
 
@@ -101,6 +101,17 @@ struct catalog_writer_status {
 	char set_id[CATALOG_ID_LEN];
 };
 
+/*
+ * A file of a volume that could not be copied as of one instant (it kept
+ * changing while the copy provider copied it). Strings are owned by the set
+ * when read from the catalog.
+ */
+struct catalog_set_problem {
+	unsigned volume; /* index of the volume in the set */
+	char *path;      /* relative to the volume; any bytes but NUL */
+	char *what;      /* why, in words */
+};
+
 /* A snapshot set. Free with catalog_set_free(). */
 struct catalog_set {
 	int64_t seq;              /* never reused within a catalog, from 1 */
@@ -120,6 +131,8 @@ struct catalog_set {
 	char **holds;             /* cgroups held */
 	size_t n_writers;
 	struct catalog_writer *writers;
+	size_t n_problems;
+	struct catalog_set_problem *problems; /* in the order they were added */
 };
 
 /* What catalog_set_begin() needs to know of each volume. */
@@ -189,6 +202,16 @@ int catalog_snapshot_owned(struct catalog *c, const char *path, bool *ret);
  * writer's latest status. One transaction. Returns 0 or -errno.
  */
 int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_run *run);
+
+/*
+ * Records files of set `seq` that could not be copied as of one instant,
+ * after those recorded before, in one transaction; n = 0 records nothing.
+ * Returns 0, -ENOENT when there is no such set, -EINVAL for a problem without
+ * a path or a reason, with an absolute path, or naming a volume the set does
+ * not have (nothing is recorded then), or another -errno.
+ */
+int catalog_set_add_problems(struct catalog *c, int64_t seq, const struct catalog_set_problem *p,
+			     size_t n);
 
 /* Every writer ever recorded, by path, with its latest result. Free with catalog_writer_status_free(). */
 int catalog_writer_status_list(struct catalog *c, struct catalog_writer_status **ret,

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Indexing: a walk of a snapshot written into a new manifest. */
+#include <inttypes.h>
+
 #include "catalog-internal.h"
 #include "walk.h"
 
@@ -31,10 +33,38 @@ static void index_tick(void *userdata, const struct walk_stats *s)
 		run->o->progress(run->o->userdata, &p);
 }
 
+/*
+ * A copy's files carry the storage's inode numbers and ctimes: the manifest
+ * records the original's, from the inode map beside the tree. Other
+ * providers' snapshots need none (*ret stays NULL).
+ */
+static int open_inomap(struct catalog *c, int64_t seq, unsigned vol_idx, const char *root,
+		       struct inomap **ret, struct errbuf *eb)
+{
+	_cleanup_catalog_set_ struct catalog_set *s = NULL;
+	int r;
+
+	r = catalog_set_get_seq(c, seq, &s);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot read set %" PRId64 " from the catalog", seq);
+	if (vol_idx >= s->n_volumes)
+		return errbuf_setx(eb, -ENOENT, "set %s has no volume %u", s->id, vol_idx);
+	if (!streq(s->volumes[vol_idx].provider, "copy"))
+		return 0;
+	r = inomap_open_beside(root, ret);
+	/* not -EBADMSG: to the caller that means a damaged base, worth a full index */
+	if (r == -EBADMSG)
+		return errbuf_setx(eb, -EIO, "the inode map beside '%s' is damaged", root);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot open the inode map beside '%s'", root);
+	return 0;
+}
+
 int catalog_index_volume(struct catalog *c, int64_t seq, unsigned vol_idx, const char *root,
 			 const struct catalog_index_options *o, struct catalog_manifest *ret,
 			 struct errbuf *eb)
 {
+	_cleanup_inomap_ struct inomap *map = NULL;
 	struct catalog_manifest_reader *base = NULL;
 	struct index_run run = { .o = o };
 	struct walk_stats stats = { 0 };
@@ -49,6 +79,10 @@ int catalog_index_volume(struct catalog *c, int64_t seq, unsigned vol_idx, const
 	struct catalog_manifest_totals totals;
 	int r;
 
+	r = open_inomap(c, seq, vol_idx, root, &map, eb);
+	if (r < 0)
+		return r;
+	wo.inomap = map;
 	if (o->method != CATALOG_INDEX_FULL) {
 		if (o->base_set_seq <= 0 || (o->method == CATALOG_INDEX_GENERATION && !o->changed))
 			return errbuf_setx(eb, -EINVAL, "an incremental index needs a base");

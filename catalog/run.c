@@ -15,13 +15,6 @@ static const char *const result_names[] = { "ok", "failed", "vetoed", "timed-out
 static const char *const kind_names[] = { "hook", "session", NULL };
 static const char *const consistency_names[] = { "application", "crash", NULL };
 
-static int step_done(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	return rc == SQLITE_DONE ? 0 : catalog_errno(rc);
-}
-
 static int bind_exec(struct catalog *c, const char *sql, int64_t seq)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -30,7 +23,7 @@ static int bind_exec(struct catalog *c, const char *sql, int64_t seq)
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, seq);
-	return step_done(st);
+	return catalog_step_done(st);
 }
 
 static int insert_writer(struct catalog *c, int64_t seq, size_t idx, const struct catalog_writer *w)
@@ -49,7 +42,7 @@ static int insert_writer(struct catalog *c, int64_t seq, size_t idx, const struc
 	sqlite3_bind_text(st, 3, w->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, w->path, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, w->kind, -1, SQLITE_STATIC);
-	r = step_done(st);
+	r = catalog_step_done(st);
 	if (r < 0)
 		return r;
 	r = catalog_prepare(c,
@@ -71,7 +64,7 @@ static int insert_writer(struct catalog *c, int64_t seq, size_t idx, const struc
 		if (p->message && p->message[0])
 			sqlite3_bind_text(ph, 6, p->message, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ph, 7, p->duration_ns);
-		r = step_done(ph);
+		r = catalog_step_done(ph);
 		if (r < 0)
 			return r;
 	}
@@ -111,7 +104,7 @@ static int update_status(struct catalog *c, int64_t seq, const struct catalog_wr
 		sqlite3_bind_text(st, 6, last->message, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, time_now_ns());
 	sqlite3_bind_int64(st, 8, seq);
-	return step_done(st);
+	return catalog_step_done(st);
 }
 
 static int validate_run(const struct catalog_run *run)
@@ -153,7 +146,7 @@ int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_
 	sqlite3_bind_text(st, 1, run->consistency, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, run->hold_ns);
 	sqlite3_bind_int64(st, 3, seq);
-	r = step_done(st);
+	r = catalog_step_done(st);
 	if (r < 0)
 		goto fail;
 	if (sqlite3_changes(sqlite3_db_handle(st)) != 1) {
@@ -169,7 +162,7 @@ int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_
 		sqlite3_bind_int64(hold, 1, seq);
 		sqlite3_bind_int64(hold, 2, (int64_t)i);
 		sqlite3_bind_text(hold, 3, run->holds[i], -1, SQLITE_STATIC);
-		r = step_done(hold);
+		r = catalog_step_done(hold);
 		if (r < 0)
 			goto fail;
 	}

@@ -125,6 +125,19 @@ static const char *const migrations[] = {
 	"  FOREIGN KEY (set_seq, vol_idx) REFERENCES manifest(set_seq, vol_idx)"
 	"    ON DELETE CASCADE);"
 	"CREATE INDEX manifest_block_key ON manifest_block (set_seq, vol_idx, first_key);",
+	/*
+	 * 5: files a copy provider could not copy as of one instant, in the
+	 * order found. A path is a BLOB: it may hold any bytes but NUL.
+	 */
+	"CREATE TABLE set_problem ("
+	"  set_seq INTEGER NOT NULL REFERENCES snapshot_set(seq) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  vol_idx INTEGER NOT NULL,"
+	"  path BLOB NOT NULL,"
+	"  what TEXT NOT NULL,"
+	"  PRIMARY KEY (set_seq, idx),"
+	"  FOREIGN KEY (set_seq, vol_idx) REFERENCES set_volume(set_seq, idx)"
+	"    ON DELETE CASCADE);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CATALOG_SCHEMA_VERSION,

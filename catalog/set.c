@@ -48,6 +48,7 @@ void catalog_set_free(struct catalog_set *set)
 		volume_release(&set->volumes[i]);
 	free(set->volumes);
 	catalog_set_release_run(set);
+	catalog_set_release_problems(set);
 	free(set->label);
 	free(set->reason);
 	free(set);
@@ -498,6 +499,9 @@ static int set_query_one(struct catalog *c, sqlite3_stmt *st, struct catalog_set
 	r = catalog_set_load_run(c, s);
 	if (r < 0)
 		return r;
+	r = catalog_set_load_problems(c, s);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -586,6 +590,8 @@ int catalog_set_list(struct catalog *c, unsigned state_mask, struct catalog_set 
 		r = set_load_volumes(c, s);
 		if (r == 0)
 			r = catalog_set_load_run(c, s);
+		if (r == 0)
+			r = catalog_set_load_problems(c, s);
 		if (r < 0) {
 			catalog_set_free(s);
 			goto fail;

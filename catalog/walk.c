@@ -46,14 +46,6 @@ struct dirent_name {
 	uint64_t ino;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void maybe_tick(struct walker *w, bool force)
 {
 	int64_t now;
@@ -61,7 +53,7 @@ static void maybe_tick(struct walker *w, bool force)
 	if (!w->o->tick || (!force && ++w->since_tick < 64))
 		return;
 	w->since_tick = 0;
-	now = mono_ns();
+	now = time_mono_ns();
 	if (!force && now - w->last_tick_ns < 200000000)
 		return;
 	w->last_tick_ns = now;
@@ -72,6 +64,46 @@ static int fail(struct walker *w, int r, const char *what)
 {
 	return errbuf_set(w->eb, r, "cannot %s '%s%s%.*s'", what, w->root, w->len ? "/" : "",
 			  (int)w->len, w->path);
+}
+
+/*
+ * A copy's file as the original showed it (see inomap.h). A file the map
+ * does not know has no identity to record: the index fails rather than
+ * record the storage's numbers.
+ */
+static int original(struct walker *w, struct stat *st)
+{
+	int r;
+
+	if (!w->o->inomap)
+		return 0;
+	r = inomap_apply(w->o->inomap, st);
+	if (r == -ENOENT)
+		return errbuf_setx(w->eb, -EIO,
+				   "'%s%s%.*s' (inode %ju of the copy) is missing from the "
+				   "inode map",
+				   w->root, w->len ? "/" : "", (int)w->len, w->path,
+				   (uintmax_t)st->st_ino);
+	if (r < 0)
+		return fail(w, r, "translate through the inode map");
+	return 0;
+}
+
+/* As original(), for an entry `name` of the current directory known by number alone. */
+static int original_ino(struct walker *w, const char *name, uint64_t *ino)
+{
+	struct inomap_record rec;
+
+	if (!w->o->inomap)
+		return 0;
+	if (!inomap_find(w->o->inomap, *ino, &rec))
+		return errbuf_setx(w->eb, -EIO,
+				   "'%s%s%.*s/%s' (inode %ju of the copy) is missing from the "
+				   "inode map",
+				   w->root, w->len ? "/" : "", (int)w->len, w->path, name,
+				   (uintmax_t)*ino);
+	*ino = rec.ino;
+	return 0;
 }
 
 static int path_push(struct walker *w, const char *name, size_t len)
@@ -208,6 +240,9 @@ static int read_content(struct walker *w, int dfd, const char *name, const struc
 		return fail(w, -errno, "open");
 	if (fstat(fd, &st2) < 0)
 		return fail(w, -errno, "stat");
+	r = original(w, &st2);
+	if (r < 0)
+		return r;
 	if (st2.st_ino != st->st_ino || st2.st_dev != st->st_dev)
 		return fail(w, -ESTALE, "read (replaced while read)");
 	r = manifest_hasher_fd(w->hasher, fd, e->content, &n);
@@ -232,6 +267,9 @@ static int fresh_entry(struct walker *w, int dfd, const char *name,
 
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0)
 		return fail(w, -errno, "stat");
+	r = original(w, &st);
+	if (r < 0)
+		return r;
 	*e = (struct manifest_entry){ 0 };
 	r = manifest_entry_from_stat(&st, e);
 	if (r < 0)
@@ -371,7 +409,7 @@ static int list_dir(struct walker *w, char **ret_arena, struct dirent_name **ret
 	size_t n = 0, cap = 0, alen = 0, acap = 0;
 	struct dirent *de;
 	DIR *d;
-	int fd, dup_fd;
+	int fd, dup_fd, r;
 
 	fd = level_fd(w, w->depth);
 	if (fd < 0)
@@ -418,10 +456,15 @@ static int list_dir(struct walker *w, char **ret_arena, struct dirent_name **ret
 		memcpy(arena + alen, de->d_name, len + 1);
 		names[n++] = (struct dirent_name){ .off = alen, .ino = de->d_ino };
 		alen += len + 1;
+		/* the generation method compares it with the base's, the original's number */
+		r = original_ino(w, de->d_name, &names[n - 1].ino);
+		if (r < 0) {
+			closedir(d);
+			return r;
+		}
 	}
 	if (errno != 0) {
-		int r = -errno;
-
+		r = -errno;
 		closedir(d);
 		return fail(w, r, "list");
 	}
@@ -510,7 +553,7 @@ out:
 int walk_tree(const char *root, const struct walk_options *o, struct walk_stats *ret_stats,
 	      struct errbuf *eb)
 {
-	struct walker w = { .o = o, .root = root, .eb = eb, .last_tick_ns = mono_ns() };
+	struct walker w = { .o = o, .root = root, .eb = eb, .last_tick_ns = time_mono_ns() };
 	struct manifest_entry e;
 	struct stat st;
 	int r, fd;
@@ -536,6 +579,9 @@ int walk_tree(const char *root, const struct walk_options *o, struct walk_stats 
 		goto out;
 	}
 	w.root_dev = st.st_dev;
+	r = original(&w, &st);
+	if (r < 0)
+		goto out;
 
 	r = base_peek(&w);
 	if (r < 0)

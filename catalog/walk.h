@@ -29,6 +29,12 @@ struct walk_options {
 	struct catalog_manifest_reader *base; /* NULL unless method is stat or generation */
 	const struct u64set *changed;         /* for generation */
 	bool one_filesystem;                  /* do not descend into other mounts */
+	/*
+	 * A copy's inode map: entries record the original's inode number,
+	 * ctime and link count, and the stat method compares those. NULL:
+	 * the tree's own values (a btrfs snapshot, a restored tree).
+	 */
+	const struct inomap *inomap;
 	walk_emit_fn emit;
 	walk_tick_fn tick;
 	void *userdata;
@@ -37,7 +43,8 @@ struct walk_options {
 /*
  * Walks the tree at `root`. Returns 0 with the totals in *ret_stats, or
  * -errno with *eb naming the path that failed (-EBADMSG: the base manifest
- * is damaged; emit's own errors are passed through).
+ * is damaged; -EIO: a file missing from the inode map; emit's own errors are
+ * passed through).
  */
 int walk_tree(const char *root, const struct walk_options *o, struct walk_stats *ret_stats,
 	      struct errbuf *eb);

@@ -17,14 +17,6 @@ struct progress {
 	bool shown;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void format_bytes(uint64_t b, char *buf, size_t size)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
@@ -44,7 +36,7 @@ static void format_bytes(uint64_t b, char *buf, size_t size)
 static void show_progress(void *userdata, const struct catalog_index_progress *p)
 {
 	struct progress *pr = userdata;
-	double secs = (double)(mono_ns() - pr->start_ns) / 1e9;
+	double secs = (double)(time_mono_ns() - pr->start_ns) / 1e9;
 	double rate = secs > 0 ? (double)p->read_bytes / secs : 0;
 	char done[32], total[48], speed[32], left[48] = "";
 
@@ -173,7 +165,7 @@ static int index_volume(struct catalog *c, const struct catalog_set *s,
 	o.generation = has_gen ? &gen : NULL;
 	o.progress = show_progress;
 	o.userdata = &pr;
-	pr.start_ns = mono_ns();
+	pr.start_ns = time_mono_ns();
 	r = catalog_index_volume(c, s->seq, v->index, v->snapshot, &o, &m, &eb);
 	if (pr.shown)
 		fputc('\n', stderr);
@@ -184,7 +176,7 @@ static int index_volume(struct catalog *c, const struct catalog_set *s,
 		o.method = CATALOG_INDEX_FULL;
 		o.changed = NULL;
 		o.base_set_seq = 0;
-		pr.start_ns = mono_ns();
+		pr.start_ns = time_mono_ns();
 		eb.msg[0] = 0;
 		r = catalog_index_volume(c, s->seq, v->index, v->snapshot, &o, &m, &eb);
 		if (pr.shown)

@@ -23,6 +23,47 @@ static void json_manifest(FILE *f, struct catalog *c, const struct catalog_set *
 		m.read_bytes, (double)(m.finished_ns - m.started_ns) / 1e9, hex);
 }
 
+/* The files of volume `idx` that kept changing while copied, as a JSON array. */
+static void json_problems(FILE *f, const struct catalog_set *s, unsigned idx)
+{
+	bool first = true;
+
+	fputs(",\"inconsistent\":[", f);
+	for (size_t i = 0; i < s->n_problems; i++) {
+		const struct catalog_set_problem *p = &s->problems[i];
+
+		if (p->volume != idx)
+			continue;
+		fputs(first ? "{\"path\":" : ",{\"path\":", f);
+		json_string_n(f, p->path, strlen(p->path));
+		json_field(f, "what", p->what);
+		fputc('}', f);
+		first = false;
+	}
+	fputc(']', f);
+}
+
+/* Text: how many files of volume `idx` kept changing while copied, and each. */
+static void print_problems(const struct catalog_set *s, unsigned idx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_problems; i++)
+		n += s->problems[i].volume == idx;
+	if (n == 0)
+		return;
+	printf("  inconsistent: %zu file%s kept changing while copied\n", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < s->n_problems; i++) {
+		const struct catalog_set_problem *p = &s->problems[i];
+
+		if (p->volume != idx)
+			continue;
+		fputs("    ", stdout);
+		cli_print_path(stdout, "", p->path, strlen(p->path));
+		printf(": %s\n", p->what);
+	}
+}
+
 static void json_set(FILE *f, struct catalog *c, const struct catalog_set *s)
 {
 	char created[ISO_TIME_MAX], completed[ISO_TIME_MAX];
@@ -55,6 +96,7 @@ static void json_set(FILE *f, struct catalog *c, const struct catalog_set *s)
 		json_field(f, "origin_uuid", v->origin_uuid);
 		json_field(f, "snapshot_uuid", v->snapshot_uuid);
 		json_manifest(f, c, s, v->index);
+		json_problems(f, s, v->index);
 		fputc('}', f);
 	}
 	fprintf(f, "],\"consistency\":");
@@ -244,6 +286,7 @@ static int run_show(struct cli *cli, int argc, char **argv)
 		} else {
 			printf("  manifest: (none; see 'stillfs index')\n");
 		}
+		print_problems(s, v->index);
 	}
 	return fflush(stdout) == 0 ? 0 : -EIO;
 }
@@ -273,14 +316,18 @@ const struct command command_show = {
 		"reason it failed if it did, its consistency (application or crash), the hold's\n"
 		"duration and cgroups, each writer's result, message and duration per phase,\n"
 		"and for each volume its path, its name in the view, its provider and where its\n"
-		"snapshot is stored, and its manifest if it has one (see 'stillfs index'). ID is a set's id, a unique\n"
-		"prefix of it (at least 4 characters), or its @GMT-... name.\n"
+		"snapshot is stored, its manifest if it has one (see 'stillfs index'), and every\n"
+		"file the copy provider could not copy as of one instant because it kept\n"
+		"changing while copied ('inconsistent', with the path relative to the volume\n"
+		"and the reason). ID is a set's id, a unique prefix of it (at least 4\n"
+		"characters), or its @GMT-... name.\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json   print one JSON object: id, seq, token, created, completed, state,\n"
 		"               label, reason, volumes[] (index, path, name, provider, storage,\n"
 		"               snapshot, origin_uuid, snapshot_uuid, manifest: null or method,\n"
-		"               entries, files, bytes, read_files, read_bytes, seconds, digest),\n"
+		"               entries, files, bytes, read_files, read_bytes, seconds, digest;\n"
+		"               inconsistent[] (path, what), empty when none),\n"
 		"               consistency, hold_ns,\n"
 		"               holds[], writers[] (name, path, kind, phases{PHASE: result,\n"
 		"               message, duration_ns})\n"

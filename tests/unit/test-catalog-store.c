@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests for manifests stored in the catalog (manifest-store.c), the
- * index walk (walk.c, index.c), diff and verify of directories. Trees are
- * made in a temporary directory; the generation method is given its list of
- * changed inodes by the test, as the btrfs provider would.
+ * index walk (walk.c, index.c) of snapshots and of copies with their inode
+ * maps, diff and verify of directories. Trees are made in a temporary
+ * directory; the generation method is given its list of changed inodes by
+ * the test, as the btrfs provider would.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -103,9 +104,9 @@ static void make_tree(const char *root)
 	ck_assert_int_eq(link(p, q), 0);
 }
 
-static int64_t new_set(void)
+static int64_t new_set_of(const char *provider)
 {
-	static const struct catalog_volume_spec vol = { "/vol", "vol", "btrfs", "/.stillfs", NULL };
+	const struct catalog_volume_spec vol = { "/vol", "vol", provider, "/.stillfs", NULL };
 	struct process_id owner;
 	struct catalog_set *s = NULL;
 	int64_t seq;
@@ -116,6 +117,11 @@ static int64_t new_set(void)
 	ck_assert_int_eq(catalog_set_update_state(cat, seq, CATALOG_SET_COMPLETE, NULL), 0);
 	catalog_set_free(s);
 	return seq;
+}
+
+static int64_t new_set(void)
+{
+	return new_set_of("btrfs");
 }
 
 static void index_tree(int64_t seq, const char *root, enum catalog_index_method method,
@@ -611,6 +617,152 @@ START_TEST(test_verify_dir)
 }
 END_TEST
 
+/*
+ * A copy's inode map (see inomap.h), made by walking the copy: every file's
+ * original number is its own plus MAP_INO_OFFSET, its ctime and link count
+ * made up too, so that an index that ignored the map could not match.
+ */
+#define MAP_INO_OFFSET UINT64_C(1000000000)
+static struct inomap_writer *map_writer;
+static const char *map_skip;    /* a path left out of the map */
+static const char *map_touched; /* a path whose original ctime differs */
+
+static struct inomap_record map_record_of(const char *path, const struct stat *st)
+{
+	return (struct inomap_record){
+		.copy_ino = (uint64_t)st->st_ino,
+		.ino = (uint64_t)st->st_ino + MAP_INO_OFFSET,
+		.ctime_sec = 1000000 + (int64_t)st->st_ino +
+			     (map_touched && streq(path, map_touched) ? 1 : 0),
+		.ctime_nsec = (uint32_t)(st->st_ino % 1000),
+		.nlink = (uint32_t)st->st_nlink + 100,
+	};
+}
+
+static int map_add(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	struct inomap_record r = map_record_of(path, st);
+
+	if (map_skip && streq(path, map_skip))
+		return 0;
+	/* hard links are met once per name: the same record twice */
+	ck_assert_int_eq(inomap_writer_add(map_writer, &r), 0);
+	return 0;
+}
+
+static void make_map(const char *container, const char *copy)
+{
+	int dfd = open(container, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(inomap_writer_new(&map_writer), 0);
+	ck_assert_int_eq(nftw(copy, map_add, 16, FTW_PHYS), 0);
+	ck_assert_int_eq(inomap_writer_commit(map_writer, dfd, INOMAP_FILE), 0);
+	inomap_writer_free(map_writer);
+	map_writer = NULL;
+	close(dfd);
+}
+
+static int index_copy(int64_t seq, const char *root, enum catalog_index_method method,
+		      int64_t base, struct catalog_manifest *ret, struct errbuf *eb)
+{
+	struct catalog_index_options o = { .method = method, .base_set_seq = base };
+
+	return catalog_index_volume(cat, seq, 0, root, &o, ret, eb);
+}
+
+/* The index of a copy records the original's identity, from the map beside it. */
+START_TEST(test_index_copy)
+{
+	char container[PATH_MAX], copy[PATH_MAX], p[PATH_MAX + 64], skip[PATH_MAX + 64];
+	struct catalog_manifest m1, m2;
+	struct catalog_manifest_reader *r = NULL;
+	struct manifest_entry e;
+	struct errbuf eb = { 0 };
+	uint64_t n = 0;
+	int64_t s1, s2;
+	int k;
+
+	path_printf(container, "%s/c", dir);
+	path_printf(copy, "%s/c/" INOMAP_TREE, dir);
+	ck_assert_int_eq(mkdir(container, 0755), 0);
+	make_tree(copy);
+	make_map(container, copy);
+
+	s1 = new_set_of("copy");
+	k = index_copy(s1, copy, CATALOG_INDEX_FULL, 0, &m1, &eb);
+	ck_assert_msg(k == 0, "index of the copy failed: %d %s", k, eb.msg);
+	ck_assert_uint_eq(m1.entries, 40);
+	ck_assert_int_eq(catalog_manifest_reader_new(cat, s1, 0, &r), 0);
+	while ((k = catalog_manifest_reader_next(r, &e)) > 0) {
+		struct inomap_record want;
+		struct stat st;
+
+		snprintf(p, sizeof(p), "%s%s%.*s", copy, e.path_len ? "/" : "", (int)e.path_len,
+			 e.path);
+		ck_assert_int_eq(lstat(p, &st), 0);
+		want = map_record_of(p, &st);
+		ck_assert_uint_eq(e.ino, want.ino);
+		ck_assert_int_eq(e.ctime_sec, want.ctime_sec);
+		ck_assert_uint_eq(e.ctime_nsec, want.ctime_nsec);
+		ck_assert_uint_eq(e.nlink, want.nlink);
+		/* what the copy keeps is recorded as it is */
+		ck_assert_int_eq(e.mtime_sec, st.st_mtim.tv_sec);
+		ck_assert_uint_eq(e.mode & 07777, st.st_mode & 07777);
+		n++;
+	}
+	ck_assert_int_eq(k, 0);
+	ck_assert_uint_eq(n, 40);
+	catalog_manifest_reader_free(r);
+
+	/* stat compares the original's ctimes: one changed, one file read again */
+	snprintf(p, sizeof(p), "%s/a/x", copy);
+	map_touched = p;
+	make_map(container, copy);
+	map_touched = NULL;
+	s2 = new_set_of("copy");
+	k = index_copy(s2, copy, CATALOG_INDEX_STAT, s1, &m2, &eb);
+	ck_assert_msg(k == 0, "incremental index of the copy failed: %d %s", k, eb.msg);
+	ck_assert_uint_eq(m2.entries, 40);
+	ck_assert_uint_eq(m2.read_files, 1);
+
+	/* a file missing from the map fails the index, naming it */
+	snprintf(skip, sizeof(skip), "%s/a/b/file03", copy);
+	map_skip = skip;
+	make_map(container, copy);
+	map_skip = NULL;
+	eb.msg[0] = 0;
+	k = index_copy(new_set_of("copy"), copy, CATALOG_INDEX_FULL, 0, &m2, &eb);
+	ck_assert_int_eq(k, -EIO);
+	ck_assert_msg(strstr(eb.msg, "a/b/file03") && strstr(eb.msg, "inode map"), "%s", eb.msg);
+
+	/* no map: no index */
+	snprintf(p, sizeof(p), "%s/" INOMAP_FILE, container);
+	ck_assert_int_eq(unlink(p), 0);
+	eb.msg[0] = 0;
+	k = index_copy(new_set_of("copy"), copy, CATALOG_INDEX_FULL, 0, &m2, &eb);
+	ck_assert_int_eq(k, -ENOENT);
+	ck_assert_msg(strstr(eb.msg, "inode map"), "%s", eb.msg);
+
+	/* a damaged map: refused, and not as a damaged base (-EBADMSG) */
+	write_file(container, INOMAP_FILE, "not a map");
+	eb.msg[0] = 0;
+	k = index_copy(new_set_of("copy"), copy, CATALOG_INDEX_FULL, 0, &m2, &eb);
+	ck_assert_int_eq(k, -EIO);
+	ck_assert_msg(strstr(eb.msg, "damaged"), "%s", eb.msg);
+
+	/* another provider's tree is recorded as it is, whatever lies beside it */
+	s2 = new_set();
+	k = index_copy(s2, copy, CATALOG_INDEX_FULL, 0, &m2, &eb);
+	ck_assert_msg(k == 0, "index failed: %d %s", k, eb.msg);
+	ck_assert_int_eq(catalog_manifest_reader_new(cat, s2, 0, &r), 0);
+	ck_assert_int_eq(catalog_manifest_reader_next(r, &e), 1);
+	ck_assert_uint_eq(e.path_len, 0);
+	ck_assert_uint_eq(e.ino, ino_of(copy, "."));
+	catalog_manifest_reader_free(r);
+}
+END_TEST
+
 /* Large files are read by a second thread: the digest is the same as in one piece. */
 START_TEST(test_hasher_sizes)
 {
@@ -688,6 +840,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_incremental_methods);
 	tcase_add_test(tc, test_diff);
 	tcase_add_test(tc, test_verify_dir);
+	tcase_add_test(tc, test_index_copy);
 	tcase_add_test(tc, test_fields);
 	tcase_add_test(tc, test_hasher_sizes);
 	suite_add_tcase(s, tc);

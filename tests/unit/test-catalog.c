@@ -315,6 +315,12 @@ static void assert_set_eq(const struct catalog_set *a, const struct catalog_set 
 		assert_str_or_null(x->origin_uuid, y->origin_uuid);
 		assert_str_or_null(x->snapshot_uuid, y->snapshot_uuid);
 	}
+	ck_assert_uint_eq(a->n_problems, b->n_problems);
+	for (size_t i = 0; i < a->n_problems; i++) {
+		ck_assert_uint_eq(a->problems[i].volume, b->problems[i].volume);
+		ck_assert_str_eq(a->problems[i].path, b->problems[i].path);
+		ck_assert_str_eq(a->problems[i].what, b->problems[i].what);
+	}
 }
 
 static struct catalog_set *get_ok(struct catalog *c, const char *key)
@@ -510,6 +516,81 @@ START_TEST(test_migrate_from_v1)
 	/* and a writer can use it as any other */
 	ck_assert_int_eq(catalog_open(db, 0, &c), 0);
 	ck_assert_int_eq(catalog_pin_set(c, "/run/view", 1), 0);
+	catalog_free(c);
+}
+END_TEST
+
+START_TEST(test_migrate_from_v4)
+{
+	static const struct catalog_set_problem late[] = {
+		{1, "base/16384/2619", "kept changing while copied under a shared lock"},
+	};
+	struct catalog *c = NULL;
+	struct catalog_set *s = NULL, **sets = NULL;
+	const struct catalog_writer *w;
+	int64_t pin_seq = 0, pinned_ns = 0;
+	struct process_id lease;
+	char *sql = fixture("catalog-v4.sql");
+	size_t n = 0;
+
+	/* a catalog of the last release without problems: a set with a run, a failed one */
+	raw_create(sql);
+	free(sql);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+
+	ck_assert_int_eq(catalog_open(db, CATALOG_READONLY, &c), 0);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), CATALOG_SCHEMA_VERSION);
+	ck_assert_str_eq(catalog_uuid(c), "11111111-2222-4333-8444-555555555555");
+	ck_assert_int_eq(catalog_set_list(c, ALL_STATES, &sets, &n), 0);
+	ck_assert_uint_eq(n, 2);
+
+	s = sets[0];
+	ck_assert_str_eq(s->id, "0123abcd");
+	ck_assert_int_eq(s->state, CATALOG_SET_COMPLETE);
+	ck_assert_str_eq(s->label, "nightly");
+	ck_assert_int_eq(s->completed_ns, INT64_C(1795316800100000000));
+	ck_assert_uint_eq(s->n_volumes, 2);
+	ck_assert_str_eq(s->volumes[0].path, "/srv");
+	ck_assert_str_eq(s->volumes[1].path, "/var/lib/postgresql");
+	ck_assert_str_eq(s->volumes[1].snapshot_uuid, "s2");
+	ck_assert_str_eq(s->consistency, "application");
+	ck_assert_int_eq(s->hold_ns, 2500000);
+	ck_assert_uint_eq(s->n_holds, 1);
+	ck_assert_str_eq(s->holds[0], "/system.slice/postgresql.service");
+	ck_assert_uint_eq(s->n_writers, 1);
+	w = &s->writers[0];
+	ck_assert_str_eq(w->name, "postgres");
+	ck_assert_uint_eq(w->n_phases, 3);
+	ck_assert_str_eq(w->phases[1].phase, "freeze");
+	ck_assert_str_eq(w->phases[1].message, "checkpoint done");
+	/* a set older than problems has none */
+	ck_assert_uint_eq(s->n_problems, 0);
+	ck_assert_ptr_null(s->problems);
+
+	s = sets[1];
+	ck_assert_str_eq(s->id, "4567cdef");
+	ck_assert_int_eq(s->state, CATALOG_SET_FAILED);
+	ck_assert_str_eq(s->reason, "writer 'postgres' timed out at freeze");
+	ck_assert_ptr_null(s->consistency);
+	ck_assert_uint_eq(s->n_problems, 0);
+	catalog_sets_free(sets, n);
+
+	ck_assert_int_eq(catalog_pin_get(c, "/run/stillfs/view", &pin_seq, &pinned_ns), 0);
+	ck_assert_int_eq(pin_seq, 1);
+	ck_assert_int_eq(catalog_lease_get(c, 2, &lease), 0);
+	ck_assert_int_eq(lease.pid, 2);
+	catalog_free(c);
+
+	/* a writer records problems of an old set, and they go with it */
+	ck_assert_int_eq(catalog_open(db, 0, &c), 0);
+	ck_assert_int_eq(catalog_set_add_problems(c, 1, late, ARRAY_SIZE(late)), 0);
+	s = get_ok(c, "0123abcd");
+	ck_assert_uint_eq(s->n_problems, 1);
+	ck_assert_uint_eq(s->problems[0].volume, 1);
+	ck_assert_str_eq(s->problems[0].path, "base/16384/2619");
+	catalog_set_free(s);
+	ck_assert_int_eq(catalog_set_remove(c, 1), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM set_problem"), 0);
 	catalog_free(c);
 }
 END_TEST
@@ -925,6 +1006,152 @@ START_TEST(test_data_version)
 }
 END_TEST
 
+/* --- files that kept changing while copied --- */
+
+static void assert_problems_eq(const struct catalog_set *s, const struct catalog_set_problem *p,
+			       size_t n)
+{
+	ck_assert_uint_eq(s->n_problems, n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(s->problems[i].volume, p[i].volume);
+		ck_assert_str_eq(s->problems[i].path, p[i].path);
+		ck_assert_str_eq(s->problems[i].what, p[i].what);
+	}
+}
+
+START_TEST(test_problems)
+{
+	/* not in path or volume order: they read back in the order added */
+	static const struct catalog_set_problem first[] = {
+		{1, "pg_wal/000000010000000000000001", "kept changing while copied"},
+		{0, "www/index.html", "kept changing under a shared lock"},
+		{1, "base/1/1259", "kept changing under a shared lock"},
+	};
+	static const struct catalog_set_problem second[] = {
+		{0, "logs/a.log", "kept growing while copied"},
+	};
+	struct catalog_set_problem all[ARRAY_SIZE(first) + ARRAY_SIZE(second)];
+	struct catalog *c = open_new(), *ro;
+	struct catalog_set *s = begin_set(c, "copied"), *other = begin_set(c, "other"), *got;
+	struct catalog_set **sets = NULL;
+	size_t n = 0;
+
+	memcpy(all, first, sizeof(first));
+	memcpy(all + ARRAY_SIZE(first), second, sizeof(second));
+
+	/* a new set has none */
+	ck_assert_uint_eq(s->n_problems, 0);
+	ck_assert_ptr_null(s->problems);
+
+	ck_assert_int_eq(catalog_set_add_problems(c, s->seq, first, ARRAY_SIZE(first)), 0);
+	got = get_ok(c, s->id);
+	assert_problems_eq(got, first, ARRAY_SIZE(first));
+	catalog_set_free(got);
+
+	/* a second call adds after the first */
+	ck_assert_int_eq(catalog_set_add_problems(c, s->seq, second, ARRAY_SIZE(second)), 0);
+	ck_assert_int_eq(catalog_set_get_seq(c, s->seq, &got), 0);
+	assert_problems_eq(got, all, ARRAY_SIZE(all));
+	catalog_set_free(got);
+
+	/* list reads them too, each with its own set; a reader sees them */
+	ro = open_flags(CATALOG_READONLY);
+	ck_assert_int_eq(catalog_set_list(ro, ALL_STATES, &sets, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(sets[0]->seq, s->seq);
+	assert_problems_eq(sets[0], all, ARRAY_SIZE(all));
+	ck_assert_uint_eq(sets[1]->n_problems, 0);
+	catalog_sets_free(sets, n);
+	ck_assert_int_eq(catalog_set_add_problems(ro, other->seq, first, 1), -EROFS);
+	catalog_free(ro);
+
+	/* nothing to add is a no-op, even for a set that does not exist */
+	ck_assert_int_eq(catalog_set_add_problems(c, s->seq, NULL, 0), 0);
+	ck_assert_int_eq(catalog_set_add_problems(c, s->seq + 100, NULL, 0), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM set_problem"), ARRAY_SIZE(all));
+
+	/* they vanish with their set and leave the other's */
+	ck_assert_int_eq(catalog_set_add_problems(c, other->seq, second, 1), 0);
+	ck_assert_int_eq(catalog_set_remove(c, s->seq), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM set_problem"), 1);
+	got = get_ok(c, other->id);
+	assert_problems_eq(got, second, 1);
+	catalog_set_free(got);
+
+	catalog_set_free(s);
+	catalog_set_free(other);
+	catalog_free(c);
+}
+END_TEST
+
+/* A path may hold any byte but NUL, and reads back as it was. */
+START_TEST(test_problem_odd_paths)
+{
+	static const struct catalog_set_problem odd[] = {
+		{0, "line\nbreak", "kept changing"},
+		{0, "tab\there\\back\x01\x7f", "kept changing"},
+		{1, "latin1-\xe9t\xe9/\xff\xfe not utf-8", "kept changing"},
+		{1, "\xc3\xa9t\xc3\xa9 ' \" %s", "it said \"no\"\n"},
+		{0, " ", "x"},
+	};
+	struct catalog *c = open_new();
+	struct catalog_set *s = begin_set(c, NULL), *got, **sets = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(catalog_set_add_problems(c, s->seq, odd, ARRAY_SIZE(odd)), 0);
+	catalog_free(c);
+
+	c = open_flags(CATALOG_READONLY);
+	got = get_ok(c, s->id);
+	assert_problems_eq(got, odd, ARRAY_SIZE(odd));
+	for (size_t i = 0; i < ARRAY_SIZE(odd); i++)
+		ck_assert_uint_eq(strlen(got->problems[i].path), strlen(odd[i].path));
+	catalog_set_free(got);
+	ck_assert_int_eq(catalog_set_list(c, ALL_STATES, &sets, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	assert_problems_eq(sets[0], odd, ARRAY_SIZE(odd));
+	catalog_sets_free(sets, n);
+
+	catalog_set_free(s);
+	catalog_free(c);
+}
+END_TEST
+
+/* What is refused records nothing, not even the good problems beside it. */
+START_TEST(test_problems_refused)
+{
+	static const struct catalog_set_problem good = {0, "a", "kept changing"};
+	static const struct {
+		const char *what;
+		struct catalog_set_problem p;
+	} bad[] = {
+		{"no path", {0, NULL, "x"}},
+		{"empty path", {0, "", "x"}},
+		{"absolute path", {0, "/etc/passwd", "x"}},
+		{"no reason", {0, "a", NULL}},
+		{"no such volume", {2, "a", "x"}},
+		{"far volume", {UINT_MAX, "a", "x"}},
+	};
+	struct catalog *c = open_new();
+	struct catalog_set *s = begin_set(c, NULL), *got;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct catalog_set_problem two[] = {good, bad[i].p};
+
+		ck_assert_msg(catalog_set_add_problems(c, s->seq, two, 2) == -EINVAL,
+			      "%s was not refused", bad[i].what);
+	}
+	ck_assert_int_eq(catalog_set_add_problems(c, s->seq + 100, &good, 1), -ENOENT);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM set_problem"), 0);
+	got = get_ok(c, s->id);
+	ck_assert_uint_eq(got->n_problems, 0);
+	catalog_set_free(got);
+
+	catalog_set_free(s);
+	catalog_free(c);
+}
+END_TEST
+
 /* --- files that are not catalogs --- */
 
 START_TEST(test_random_bytes)
@@ -1106,6 +1333,22 @@ static const struct {
 	 false},
 	{"index gap", "UPDATE set_volume SET idx = 5 WHERE set_seq = %lld AND idx = 1", false},
 	{"no volumes", "DELETE FROM set_volume WHERE set_seq = %lld", false},
+	{"problem of no volume",
+	 "INSERT INTO set_problem (set_seq, idx, vol_idx, path, what) "
+	 "VALUES (%lld, 0, 2, 'a', 'x')",
+	 false},
+	{"problem path with NUL",
+	 "INSERT INTO set_problem (set_seq, idx, vol_idx, path, what) "
+	 "VALUES (%lld, 0, 0, x'610062', 'x')",
+	 false},
+	{"absolute problem path",
+	 "INSERT INTO set_problem (set_seq, idx, vol_idx, path, what) "
+	 "VALUES (%lld, 0, 0, '/a', 'x')",
+	 false},
+	{"empty problem path",
+	 "INSERT INTO set_problem (set_seq, idx, vol_idx, path, what) "
+	 "VALUES (%lld, 0, 0, x'', 'x')",
+	 false},
 };
 
 START_TEST(test_corrupt_row)
@@ -1150,6 +1393,7 @@ static Suite *catalog_suite(void)
 	tcase_add_test(tc, test_readonly);
 	tcase_add_test(tc, test_fresh_schema);
 	tcase_add_test(tc, test_migrate_from_v1);
+	tcase_add_test(tc, test_migrate_from_v4);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sets");
@@ -1162,6 +1406,9 @@ static Suite *catalog_suite(void)
 	tcase_add_test(tc, test_list_masks);
 	tcase_add_test(tc, test_storage);
 	tcase_add_test(tc, test_data_version);
+	tcase_add_test(tc, test_problems);
+	tcase_add_test(tc, test_problem_odd_paths);
+	tcase_add_test(tc, test_problems_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("damage");
