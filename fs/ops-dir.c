@@ -213,10 +213,13 @@ static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t s
 				continue;
 			}
 			if (dot || !plus) {
-				r = shown_ino(&d->t, de->d_ino, &e.attr.st_ino);
-				if (r < 0)
-					break;
-				/* above a volume's root is its set's directory (or the mount root) */
+				uint64_t ino = 0;
+
+				/*
+				 * Above a volume's root is its set's directory (or the
+				 * mount root), not the snapshot's parent (a copy's
+				 * container, which its map does not know).
+				 */
 				if (dot && streq(de->d_name, "..") &&
 				    d->t.p.file == d->t.vol->root_ino) {
 					e.attr.st_ino = FUSE_ROOT_ID;
@@ -225,6 +228,12 @@ static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t s
 					else if (d->t.id != FUSE_ROOT_ID)
 						ino_encode(d->t.p.set, INO_VOL_SYNTHETIC,
 							   INO_SYN_SETDIR, &e.attr.st_ino);
+				} else {
+					r = original_ino(&d->t, de->d_ino, &ino);
+					if (r == 0)
+						r = shown_ino(&d->t, ino, &e.attr.st_ino);
+					if (r < 0)
+						break;
 				}
 				e.attr.st_mode = (mode_t)de->d_type << 12;
 			} else {

@@ -2,7 +2,8 @@
 /*
  * The view's list of sets, reloaded from the catalog when it changes. Each set
  * keeps a descriptor on the root of each of its snapshots: handles are opened
- * relative to it, and it pins nothing but the directory. Sets are referenced
+ * relative to it, and it pins nothing but the directory. A copy's volume also
+ * keeps its inode map (inomap.h), opened once here. Sets are referenced
  * while a request uses them, so a reload never closes a descriptor under a
  * running request.
  */
@@ -17,6 +18,7 @@ static void set_free(struct view_set *s)
 		free(s->vols[i].name);
 		if (s->vols[i].fd >= 0)
 			close(s->vols[i].fd);
+		inomap_close(s->vols[i].inomap);
 	}
 	free(s->vols);
 	free(s);
@@ -96,6 +98,26 @@ static int set_open(const struct catalog_set *cs, struct view_set **ret)
 			close(vv->fd);
 			vv->fd = -1;
 			continue;
+		}
+		/*
+		 * Without its map a copy could only show the storage's inode
+		 * numbers, which change from set to set: it answers EIO instead.
+		 */
+		if (streq(cv->provider, "copy")) {
+			r = inomap_open_beside(cv->snapshot, &vv->inomap);
+			if (r < 0)
+				log_warning_errno(r, "set %s: cannot use the inode map of '%s'",
+						  cs->id, cv->snapshot);
+			else if ((r = inomap_apply(vv->inomap, &st)) < 0)
+				log_warning("set %s: the inode map of '%s' lacks its root", cs->id,
+					    cv->snapshot);
+			if (r < 0) {
+				inomap_close(vv->inomap);
+				vv->inomap = NULL;
+				close(vv->fd);
+				vv->fd = -1;
+				continue;
+			}
 		}
 		vv->root_ino = (uint64_t)st.st_ino;
 	}

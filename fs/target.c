@@ -133,6 +133,40 @@ void synthetic_attr(struct view *v, const struct target *t, struct stat *st)
 	}
 }
 
+static int map_gap(const struct target *t, uint64_t copy_ino)
+{
+	/* a damaged or incomplete map would otherwise fill the log, one line per file */
+	if (!atomic_exchange(&t->vol->inomap_gap_logged, true))
+		log_error("set %s: volume '%s': inode %ju of the copy is missing from its inode "
+			  "map; such files answer EIO",
+			  t->set->id, t->vol->name, (uintmax_t)copy_ino);
+	return -EIO;
+}
+
+int original_stat(const struct target *t, struct stat *st)
+{
+	int r;
+
+	if (!t->vol->inomap)
+		return 0;
+	r = inomap_apply(t->vol->inomap, st);
+	return r == -ENOENT ? map_gap(t, (uint64_t)st->st_ino) : r;
+}
+
+int original_ino(const struct target *t, uint64_t copy_ino, uint64_t *ret)
+{
+	struct inomap_record rec;
+
+	if (!t->vol->inomap) {
+		*ret = copy_ino;
+		return 0;
+	}
+	if (!inomap_find(t->vol->inomap, copy_ino, &rec))
+		return map_gap(t, copy_ino);
+	*ret = rec.ino;
+	return 0;
+}
+
 /* The node id of a file of t's set and volume, in t's namespace. */
 static int node_id(const struct target *t, uint64_t file, uint64_t *ret)
 {
@@ -156,6 +190,10 @@ int file_attr(const struct target *t, int fd, const char *name, struct stat *st,
 
 	if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0)
 		return -errno;
+	/* node ids are built from the original's number; the node table keeps the copy's handle */
+	r = original_stat(t, st);
+	if (r < 0)
+		return r;
 	r = node_id(t, (uint64_t)st->st_ino, &id);
 	if (r == 0)
 		r = shown_ino(t, (uint64_t)st->st_ino, &shown);

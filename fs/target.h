@@ -40,6 +40,16 @@ int target_open(struct view *v, const struct target *t, int flags);
 /* Attributes of a synthetic target (root, set directory, current/, latest). */
 void synthetic_attr(struct view *v, const struct target *t, struct stat *st);
 
+/*
+ * A copy's files as the original showed them: a stat's inode number, ctime
+ * and link count, or an inode number alone (readdir's d_ino), translated
+ * through the volume's inode map; nothing to do without one. -EIO (logged
+ * once per volume) when the map lacks the file: the storage's number is
+ * never shown.
+ */
+int original_stat(const struct target *t, struct stat *st);
+int original_ino(const struct target *t, uint64_t copy_ino, uint64_t *ret);
+
 /* What stat and readdir show as the number of `file` in t's set and volume. */
 int shown_ino(const struct target *t, uint64_t file, uint64_t *ret);
 

@@ -18,9 +18,15 @@ struct view_volume {
 	char *name;
 	int fd; /* the snapshot's root directory; -1 when it could not be opened */
 	struct node_handle root_handle;
-	uint64_t root_ino; /* inode number of the root within the snapshot */
+	uint64_t root_ino; /* the root's inode number in the snapshot (a copy: the original's) */
 	bool hide_storage; /* the root holds the placeholder of the storage subvolume */
 	uint64_t volume_key; /* the volume's catalog-wide number, for current/'s st_ino */
+	/*
+	 * A copy's inode map (NULL for btrfs): numbers, ctimes and link counts
+	 * of its files are the storage's, shown only after translation.
+	 */
+	struct inomap *inomap;
+	atomic_bool inomap_gap_logged; /* a file missing from the map was logged */
 };
 
 struct view_set {
