@@ -46,7 +46,8 @@ static int subvol_info(const char *path, struct btrfs_util_subvolume_info *info)
 	return btrfs_errno(e);
 }
 
-static int btrfs_probe(const char *path, struct snapshot_volume *v, struct errbuf *eb)
+static int btrfs_probe(const char *path, const struct snapshot_volume_options *o _unused_,
+		       struct snapshot_volume *v, struct errbuf *eb)
 {
 	struct btrfs_util_subvolume_info info;
 	struct mount_entry m;
@@ -100,16 +101,8 @@ static int ensure_private_dir(const char *path, bool subvolume, struct errbuf *e
 		} else if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 			return errbuf_set(eb, -errno, "cannot create '%s'", path);
 		}
-		if (lstat(path, &st) < 0)
-			return errbuf_set(eb, -errno, "cannot inspect '%s'", path);
 	}
-	if (!S_ISDIR(st.st_mode))
-		return errbuf_setx(eb, -ENOTDIR, "'%s' is in the way: not a directory", path);
-	if (st.st_uid != 0)
-		return errbuf_setx(eb, -EPERM, "refusing storage '%s': not owned by root", path);
-	if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
-		return errbuf_set(eb, -errno, "cannot make '%s' root-only", path);
-	return 0;
+	return storage_dir_claim(path, eb);
 }
 
 static int btrfs_prepare_storage(const char *storage, struct errbuf *eb)

@@ -17,14 +17,6 @@
 
 #include "snapshot-internal.h"
 
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Everything one create owns while it runs. */
 struct run {
 	struct catalog *c;
@@ -37,7 +29,72 @@ struct run {
 	int64_t hold_ns;
 	char reason[WRITER_MESSAGE_MAX + 256];
 	struct errbuf *eb;
+	/* files a copy provider could not copy as of one instant, told after the hold */
+	struct catalog_set_problem *problems;
+	size_t n_problems;
+	bool problems_lost;
 };
+
+static int fail(struct run *run, int r, const char *fmt, ...) _printf_(3, 4);
+
+/* Keeps a provider's problem in memory: nothing may be written while processes are held. */
+static void collect_problem(void *data, const struct snapshot_volume *v, const char *path,
+			    const char *what)
+{
+	struct run *run = data;
+	struct catalog_set_problem *grown;
+
+	grown = reallocarray(run->problems, run->n_problems + 1, sizeof(*run->problems));
+	if (!grown) {
+		run->problems_lost = true;
+		return;
+	}
+	run->problems = grown;
+	grown[run->n_problems] = (struct catalog_set_problem){
+		.volume = (unsigned)(v - run->p->volumes),
+		.path = strdup(path),
+		.what = strdup(what),
+	};
+	if (!grown[run->n_problems].path || !grown[run->n_problems].what) {
+		free(grown[run->n_problems].path);
+		free(grown[run->n_problems].what);
+		run->problems_lost = true;
+		return;
+	}
+	run->n_problems++;
+}
+
+/* Records every problem collected with the set, and tells the user. */
+static int tell_problems(struct run *run)
+{
+	snapshot_note_fn note = run->p->note;
+	int r;
+
+	for (size_t i = 0; note && i < run->n_problems; i++) {
+		const struct catalog_set_problem *pr = &run->problems[i];
+		_cleanup_free_ char *msg = NULL;
+
+		if (asprintf(&msg, "'%s' in volume '%s' was not copied as of one instant: %s",
+			     pr->path, run->p->volumes[pr->volume].path, pr->what) >= 0)
+			note(run->p->userdata, -EAGAIN, msg);
+	}
+	if (note && run->problems_lost)
+		note(run->p->userdata, -ENOMEM, "some files that kept changing could not be listed");
+	r = catalog_set_add_problems(run->c, run->set->seq, run->problems, run->n_problems);
+	if (r < 0)
+		return fail(run, r, "cannot record the files that kept changing in the catalog: %s",
+			    strerror(-r));
+	return 0;
+}
+
+static void free_problems(struct run *run)
+{
+	for (size_t i = 0; i < run->n_problems; i++) {
+		free(run->problems[i].path);
+		free(run->problems[i].what);
+	}
+	free(run->problems);
+}
 
 static bool prepared(const struct writer *w)
 {
@@ -185,8 +242,6 @@ static void rollback(struct run *run)
 	catalog_set_update_state(run->c, run->set->seq, CATALOG_SET_FAILED, run->reason);
 }
 
-static int fail(struct run *run, int r, const char *fmt, ...) _printf_(3, 4);
-
 static int fail(struct run *run, int r, const char *fmt, ...)
 {
 	va_list ap;
@@ -228,6 +283,43 @@ static int prepare_storage(struct run *run, struct catalog_volume_spec *specs)
 	return 0;
 }
 
+/*
+ * The newest complete set's snapshot of the same volume by the same provider
+ * in the same storage: a copy shares with it what did not change since.
+ */
+static int find_bases(struct run *run)
+{
+	struct catalog_set **sets = NULL;
+	size_t n = 0;
+	int r;
+
+	r = catalog_set_list(run->c, 1u << CATALOG_SET_COMPLETE, &sets, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < run->p->n_volumes; i++) {
+		struct snapshot_volume *v = &run->p->volumes[i];
+
+		if (!v->provider->snapshot_suffix)
+			continue;
+		for (size_t k = n; k-- > 0 && !v->base;) {
+			for (size_t j = 0; j < sets[k]->n_volumes; j++) {
+				const struct catalog_volume *cv = &sets[k]->volumes[j];
+
+				if (cv->snapshot && streq(cv->path, v->path) &&
+				    streq(cv->provider, v->provider->name) &&
+				    streq(cv->storage, run->storages[i])) {
+					v->base = strdup(cv->snapshot);
+					if (!v->base)
+						r = -ENOMEM;
+					break;
+				}
+			}
+		}
+	}
+	catalog_sets_free(sets, n);
+	return r;
+}
+
 /* Records every snapshot's path before any is taken. */
 static int record_paths(struct run *run)
 {
@@ -235,7 +327,10 @@ static int record_paths(struct run *run)
 		char *dest;
 		int r;
 
-		if (asprintf(&dest, "%s/%s.%zu", run->storages[i], run->set->id, i) < 0)
+		const char *suffix = run->p->volumes[i].provider->snapshot_suffix;
+
+		if (asprintf(&dest, "%s/%s.%zu%s", run->storages[i], run->set->id, i,
+			     suffix ? suffix : "") < 0)
 			return -ENOMEM;
 		free(run->set->volumes[i].snapshot);
 		run->set->volumes[i].snapshot = dest;
@@ -268,6 +363,67 @@ static int make_env(struct run *run)
 }
 
 /*
+ * With a hold, a copy is made in two passes: almost everything first, outside
+ * the hold, into a copy beside the set's own; then inside the hold only what
+ * changed since is copied again, the rest linked from the first copy, which
+ * is removed afterwards. The hold then lasts as long as the second pass. A
+ * crash leaves the first copy as an orphan in storage, which gc removes.
+ */
+static int first_passes(struct run *run, char **firsts)
+{
+	struct snapshot_plan *p = run->p;
+
+	for (size_t i = 0; i < p->n_volumes; i++) {
+		struct snapshot_volume *v = &p->volumes[i];
+		void (*problem)(void *, const struct snapshot_volume *, const char *,
+				const char *) = v->problem;
+		int64_t lock_timeout = v->lock_timeout_ns;
+		char *uuid = NULL;
+		int r;
+
+		if (!v->provider->snapshot_suffix)
+			continue;
+		if (asprintf(&firsts[i], "%s/%s.%zu.first%s", run->storages[i], run->set->id, i,
+			     v->provider->snapshot_suffix) < 0) {
+			firsts[i] = NULL;
+			return -ENOMEM;
+		}
+		/* files that change now are copied again in the hold: no waiting, no reports */
+		v->problem = NULL;
+		v->lock_timeout_ns = 0;
+		v->deadline_ns = 0;
+		r = v->provider->take(v, firsts[i], &uuid, run->eb);
+		v->problem = problem;
+		v->lock_timeout_ns = lock_timeout;
+		free(uuid);
+		if (r < 0)
+			return fail(run, r, "%s", run->eb->msg);
+		free(v->base);
+		v->base = strdup(firsts[i]);
+		if (!v->base)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void remove_first_passes(struct run *run, char **firsts)
+{
+	for (size_t i = 0; i < run->p->n_volumes; i++) {
+		const struct snapshot_provider *prov = run->p->volumes[i].provider;
+		_cleanup_free_ char *container = NULL;
+		struct errbuf eb;
+
+		if (!firsts[i])
+			continue;
+		container = strndup(firsts[i], strlen(firsts[i]) - strlen(prov->snapshot_suffix));
+		if (container && prov->remove_orphan(container, &eb) < 0 && run->p->note)
+			run->p->note(run->p->userdata, -EIO, eb.msg);
+		free(firsts[i]);
+		firsts[i] = NULL;
+	}
+}
+
+/*
  * The instant itself: hold the cgroups, flush the volumes, take every
  * snapshot, release. Nothing here writes to the catalog; the snapshots'
  * identities are kept in uuids[] and recorded after the hold.
@@ -276,22 +432,28 @@ static int take_snapshots(struct run *run, char **uuids)
 {
 	struct snapshot_plan *p = run->p;
 	_cleanup_free_ int *fds = calloc(p->n_volumes, sizeof(int));
+	_cleanup_free_ char **firsts = calloc(p->n_volumes, sizeof(char *));
 	struct hold *hold = NULL;
 	int64_t start, deadline;
 	struct errbuf heb;
 	int r = 0, hr;
 
-	if (!fds)
+	if (!fds || !firsts)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_volumes; i++)
 		fds[i] = open(p->volumes[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->n_holds > 0) {
+		r = first_passes(run, firsts);
+		if (r < 0)
+			goto out;
+	}
 
 	/* flush what is dirty now, so that the sync inside the hold has little left to do */
 	for (size_t i = 0; i < p->n_volumes; i++)
 		if (fds[i] >= 0)
 			syncfs(fds[i]);
 
-	start = monotonic_ns();
+	start = time_mono_ns();
 	deadline = start + p->hold_timeout_ns;
 	if (p->n_holds > 0) {
 		r = hold_begin(run->guard, p->holds, p->n_holds, deadline, &hold, &heb);
@@ -306,6 +468,8 @@ static int take_snapshots(struct run *run, char **uuids)
 		if (p->volumes[i].provider->sync && fds[i] >= 0)
 			p->volumes[i].provider->sync(&p->volumes[i], fds[i]);
 	for (size_t i = 0; i < p->n_volumes; i++) {
+		/* a copy made inside the hold must end with it */
+		p->volumes[i].deadline_ns = hold ? deadline : 0;
 		r = p->volumes[i].provider->take(&p->volumes[i], run->set->volumes[i].snapshot,
 						 &uuids[i], run->eb);
 		if (r < 0) {
@@ -324,8 +488,9 @@ static int take_snapshots(struct run *run, char **uuids)
 		else if (hr < 0 && r == 0)
 			r = fail(run, hr, "releasing the hold failed: %s", heb.msg);
 	}
-	run->hold_ns = monotonic_ns() - start;
+	run->hold_ns = time_mono_ns() - start;
 out:
+	remove_first_passes(run, firsts);
 	for (size_t i = 0; i < p->n_volumes; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -372,6 +537,8 @@ static int run_create(struct run *run)
 	r = take_snapshots(run, uuids);
 thaw:
 	thaw_writers(run);
+	if (r == 0)
+		r = tell_problems(run);
 	if (run->guard) {
 		guard_forget(run->guard);
 		guard_release(run->guard);
@@ -413,6 +580,17 @@ int snapshot_set_create(struct catalog *c, struct snapshot_plan *p, struct catal
 	r = prepare_storage(&run, specs);
 	if (r < 0)
 		goto free_storages;
+	r = find_bases(&run);
+	if (r < 0) {
+		errbuf_set(eb, r, "cannot read the earlier sets from the catalog");
+		goto free_storages;
+	}
+	for (size_t i = 0; i < p->n_volumes; i++) {
+		p->volumes[i].lock_timeout_ns = p->lock_timeout_ns;
+		p->volumes[i].strict = p->strict;
+		p->volumes[i].problem = collect_problem;
+		p->volumes[i].problem_data = &run;
+	}
 
 	/* an interrupt now would leave work for gc and writers half told; finish first */
 	sigemptyset(&block);
@@ -459,6 +637,7 @@ out:
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	catalog_set_free(run.set);
 	free(run.volumes_text);
+	free_problems(&run);
 free_storages:
 	for (size_t i = 0; run.storages && i < p->n_volumes; i++)
 		free(run.storages[i]);

@@ -22,6 +22,21 @@ static void notef(snapshot_note_fn note, void *userdata, int error, const char *
 	note(userdata, error, msg);
 }
 
+/* Whether a set owns the storage entry at `path`: as its snapshot, or as a copy's container. */
+static int snapshot_owned(struct catalog *c, const char *path, bool *ret)
+{
+	_cleanup_free_ char *tree = NULL;
+	const struct snapshot_provider *copy = snapshot_provider_find("copy");
+	int r;
+
+	r = catalog_snapshot_owned(c, path, ret);
+	if (r < 0 || *ret)
+		return r;
+	if (asprintf(&tree, "%s%s", path, copy->snapshot_suffix) < 0)
+		return -ENOMEM;
+	return catalog_snapshot_owned(c, tree, ret);
+}
+
 /*
  * Removes snapshots in one storage directory that no set owns. Ownership is
  * read afresh for each entry after it is seen on disk: a create records the
@@ -31,7 +46,6 @@ static void notef(snapshot_note_fn note, void *userdata, int error, const char *
 static int sweep_storage(struct catalog *c, const char *storage, snapshot_note_fn note,
 			 void *userdata, unsigned *cleaned)
 {
-	const struct snapshot_provider *p = snapshot_provider_find("btrfs");
 	struct dirent *de;
 	DIR *d;
 	int first = 0;
@@ -51,14 +65,14 @@ static int sweep_storage(struct catalog *c, const char *storage, snapshot_note_f
 			first = first ?: -ENOMEM;
 			break;
 		}
-		r = catalog_snapshot_owned(c, path, &owned);
+		r = snapshot_owned(c, path, &owned);
 		if (r < 0) {
 			first = first ?: r;
 			break;
 		}
 		if (owned)
 			continue;
-		r = p->remove_orphan(path, &eb);
+		r = snapshot_provider_remove_orphan(path, &eb);
 		if (r == -EPERM) {
 			/* not ours to judge: say so, and leave it */
 			notef(note, userdata, r, "%s", eb.msg);

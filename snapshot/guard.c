@@ -50,14 +50,6 @@ struct guard {
 	int fd; /* write end of the pipe, non-blocking */
 };
 
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
 /* Milliseconds for poll() until `deadline_ns`, rounded up so that we never wake early. */
 static int ms_until(int64_t deadline_ns, int64_t now_ns)
 {
@@ -250,12 +242,12 @@ static void run_hooks(struct guard_state *s)
 		if (pid < 0)
 			continue;
 		setpgid(pid, pid); /* also here: the kill must not race the child's own call */
-		runs[i].deadline_ns = monotonic_ns() + s->hooks.items[i].ns;
+		runs[i].deadline_ns = time_mono_ns() + s->hooks.items[i].ns;
 		running++;
 	}
 
 	while (running > 0) {
-		int64_t now = monotonic_ns(), next = INT64_MAX;
+		int64_t now = time_mono_ns(), next = INT64_MAX;
 		struct timespec ts;
 		pid_t pid;
 
@@ -454,7 +446,7 @@ _noreturn_ static void guard_main(int fd)
 	prctl(PR_SET_NAME, "stillfs-guard", 0, 0, 0);
 
 	for (;;) {
-		int64_t now = monotonic_ns();
+		int64_t now = time_mono_ns();
 		struct pollfd p = { .fd = s.fd, .events = POLLIN };
 		int r;
 
@@ -516,7 +508,7 @@ fail:
  */
 static int guard_send(struct guard *g, const char *line, size_t len)
 {
-	int64_t deadline = monotonic_ns() + GUARD_SEND_TIMEOUT_NS;
+	int64_t deadline = time_mono_ns() + GUARD_SEND_TIMEOUT_NS;
 	sigset_t pipe_set, old, pending;
 	bool was_pending;
 	int r = 0;
@@ -539,7 +531,7 @@ static int guard_send(struct guard *g, const char *line, size_t len)
 		}
 		if (errno == EAGAIN) {
 			struct pollfd p = { .fd = g->fd, .events = POLLOUT };
-			int64_t now = monotonic_ns();
+			int64_t now = time_mono_ns();
 
 			if (now >= deadline) {
 				r = -ETIMEDOUT;
@@ -644,7 +636,7 @@ static bool reap_until(pid_t pid, int64_t deadline_ns)
 
 		if (r == pid || (r < 0 && errno != EINTR))
 			return true; /* reaped, or not ours to reap any more */
-		if (monotonic_ns() >= deadline_ns)
+		if (time_mono_ns() >= deadline_ns)
 			return false;
 		sleep_ns(step);
 		if (step < 50 * NSEC_PER_MSEC)
@@ -661,9 +653,9 @@ void guard_release(struct guard *g)
 		close(g->fd);
 		g->fd = -1;
 	}
-	if (g->pid > 0 && !reap_until(g->pid, monotonic_ns() + GUARD_EXIT_TIMEOUT_NS)) {
+	if (g->pid > 0 && !reap_until(g->pid, time_mono_ns() + GUARD_EXIT_TIMEOUT_NS)) {
 		kill(g->pid, SIGKILL);
-		reap_until(g->pid, monotonic_ns() + GUARD_EXIT_TIMEOUT_NS);
+		reap_until(g->pid, time_mono_ns() + GUARD_EXIT_TIMEOUT_NS);
 	}
 	free(g);
 }

@@ -43,14 +43,6 @@ struct hold {
 	struct hold_cgroup cg[];
 };
 
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
 static const char *startswith(const char *s, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -554,7 +546,7 @@ static int wait_frozen(struct hold *h, struct errbuf *eb)
 			if (first == SIZE_MAX)
 				first = i;
 		}
-		now = monotonic_ns();
+		now = time_mono_ns();
 		/* frozen only after the deadline is not a hold: the guard thaws it now */
 		if (now >= h->deadline_ns) {
 			if (pending == 0)
@@ -613,7 +605,7 @@ int hold_begin(struct guard *g, char *const *cgroups, size_t n, int64_t deadline
 		if (c->events_fd < 0)
 			return errbuf_set(eb, -errno, "cannot open '%s/cgroup.events'", c->path);
 	}
-	if (monotonic_ns() >= deadline_ns)
+	if (time_mono_ns() >= deadline_ns)
 		return errbuf_setx(eb, -ETIMEDOUT, "the hold's deadline passed before it began");
 
 	for (size_t i = 0; i < n; i++) {
@@ -650,7 +642,7 @@ int hold_end(struct hold *h, struct errbuf *eb)
 	if (!h)
 		return 0;
 	/* taken first: the snapshots were all taken before this call */
-	late = monotonic_ns() > h->deadline_ns;
+	late = time_mono_ns() > h->deadline_ns;
 
 	for (size_t i = 0; i < h->n; i++) {
 		struct hold_cgroup *c = &h->cg[i];

@@ -36,7 +36,11 @@ int snapshot_plan_new(char *const *volumes, size_t n_volumes,
 	p->hold_timeout_ns = or_default(o->hold_timeout_ns, SNAPSHOT_DEFAULT_HOLD_TIMEOUT_NS);
 	p->post_timeout_ns = or_default(o->post_timeout_ns, SNAPSHOT_DEFAULT_POST_TIMEOUT_NS);
 
-	r = snapshot_volumes_resolve(volumes, n_volumes, &p->volumes, eb);
+	p->lock_timeout_ns = or_default(o->lock_timeout_ns, SNAPSHOT_DEFAULT_LOCK_TIMEOUT_NS);
+	p->strict = o->strict;
+	p->note = o->note;
+	p->userdata = o->userdata;
+	r = snapshot_volumes_resolve(volumes, n_volumes, &o->volumes, &p->volumes, eb);
 	if (r < 0)
 		goto fail;
 	p->n_volumes = n_volumes;

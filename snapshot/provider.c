@@ -2,8 +2,10 @@
 /* The registry of providers. A new provider is a new file and one line here. */
 #include "snapshot-internal.h"
 
+/* in the order they are tried: the first that accepts a volume protects it */
 static const struct snapshot_provider *const providers[] = {
 	&snapshot_provider_btrfs,
+	&snapshot_provider_copy,
 };
 
 const struct snapshot_provider *snapshot_provider_find(const char *name)
@@ -14,13 +16,24 @@ const struct snapshot_provider *snapshot_provider_find(const char *name)
 	return NULL;
 }
 
-/* Tries each provider in turn; the first that accepts the path protects it. */
-int snapshot_provider_probe(const char *path, struct snapshot_volume *v, struct errbuf *eb)
+int snapshot_provider_probe(const char *path, const struct snapshot_volume_options *o,
+			    struct snapshot_volume *v, struct errbuf *eb)
 {
 	int r = -EMEDIUMTYPE;
 
+	if (o && o->provider) {
+		const struct snapshot_provider *p = snapshot_provider_find(o->provider);
+
+		if (!p)
+			return errbuf_setx(eb, -EINVAL, "there is no provider '%s' (btrfs, copy)",
+					   o->provider);
+		r = p->probe(path, o, v, eb);
+		if (r == 0)
+			v->provider = p;
+		return r;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(providers); i++) {
-		r = providers[i]->probe(path, v, eb);
+		r = providers[i]->probe(path, o, v, eb);
 		if (r == 0) {
 			v->provider = providers[i];
 			return 0;
@@ -28,5 +41,14 @@ int snapshot_provider_probe(const char *path, struct snapshot_volume *v, struct 
 		if (r != -EMEDIUMTYPE)
 			return r;
 	}
+	return r;
+}
+
+int snapshot_provider_remove_orphan(const char *path, struct errbuf *eb)
+{
+	int r = -EPERM;
+
+	for (size_t i = 0; i < ARRAY_SIZE(providers) && r == -EPERM; i++)
+		r = providers[i]->remove_orphan(path, eb);
 	return r;
 }

@@ -7,6 +7,7 @@
 #include "snapshot.h"
 
 extern const struct snapshot_provider snapshot_provider_btrfs;
+extern const struct snapshot_provider snapshot_provider_copy;
 
 /* A libbtrfsutil error as -errno; reads errno, so clear it before the call. */
 int btrfs_errno(enum btrfs_util_error e);
@@ -19,8 +20,18 @@ int btrfs_errno(enum btrfs_util_error e);
 int btrfs_snapshot_generation(const char *snapshot, uint64_t *ret);
 int btrfs_changed_inodes(const char *snapshot, uint64_t since, struct u64set **ret);
 
-/* Finds the provider that protects `path` and lets it fill `v`. */
-int snapshot_provider_probe(const char *path, struct snapshot_volume *v, struct errbuf *eb);
+/* Finds the provider that protects `path` (the one named in `o`, if any) and lets it fill `v`. */
+int snapshot_provider_probe(const char *path, const struct snapshot_volume_options *o,
+			    struct snapshot_volume *v, struct errbuf *eb);
+
+/*
+ * Checks that an existing storage directory is a directory owned by root and
+ * makes it root-only (mode 0700).
+ */
+int storage_dir_claim(const char *path, struct errbuf *eb);
+
+/* Removes a leftover in storage with whichever provider recognises it as its own. */
+int snapshot_provider_remove_orphan(const char *path, struct errbuf *eb);
 
 #include "hold.h"
 #include "writer.h"
@@ -38,4 +49,8 @@ struct snapshot_plan {
 	int64_t freeze_timeout_ns;
 	int64_t hold_timeout_ns;
 	int64_t post_timeout_ns;
+	int64_t lock_timeout_ns;
+	bool strict;
+	snapshot_note_fn note;
+	void *userdata;
 };

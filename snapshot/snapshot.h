@@ -3,7 +3,7 @@
  * snapshot: making and removing snapshot sets.
  *
  * A provider makes a point-in-time copy of one volume (btrfs: a read-only
- * subvolume snapshot). The flows here tie providers to the catalog: create
+ * subvolume snapshot; copy: a file-level copy in a storage directory). The flows here tie providers to the catalog: create
  * records intent before any snapshot exists and commits after all exist;
  * delete marks the set `deleting` before removing anything; gc finishes
  * whatever a crash left. Only what the catalog proves is ours is removed, and
@@ -19,6 +19,9 @@
 /* Name of the storage directory made at the root of a filesystem's mount. */
 #define SNAPSHOT_STORAGE_DIR ".stillfs"
 
+/* Notes from long or multi-item work (gc, delete): one line each, for the caller to show. */
+typedef void (*snapshot_note_fn)(void *userdata, int error, const char *msg);
+
 /* A volume as the user named it, resolved and checked. */
 struct snapshot_volume {
 	char *path;          /* canonical absolute path */
@@ -26,18 +29,44 @@ struct snapshot_volume {
 	const struct snapshot_provider *provider;
 	char *storage_root;  /* where snapshots of this filesystem go; each catalog
 				uses its own directory beneath, named by its uuid */
-	char *origin_uuid;   /* the provider's identity of the volume */
+	char *origin_uuid;   /* the provider's identity of the volume; may be NULL */
+
+	/* for the copy provider, filled by create */
+	char *base;              /* the previous set's copy of this volume, to share
+				    unchanged files with; NULL: none */
+	int64_t lock_timeout_ns; /* wait for a shared lock on a changing file */
+	int64_t deadline_ns;     /* CLOCK_MONOTONIC time the copy must end by; 0: none */
+	bool strict;             /* a file that kept changing fails the volume */
+	/* told of each file that could not be copied as of one instant; may be NULL */
+	void (*problem)(void *data, const struct snapshot_volume *v, const char *path,
+			const char *what);
+	void *problem_data;
 };
+
+/* What the user asked of the volumes: a provider by name, and where copies go. */
+struct snapshot_volume_options {
+	const char *provider; /* NULL: the first that accepts the volume */
+	const char *storage;  /* copy provider's storage; NULL: the default */
+};
+
+#define SNAPSHOT_COPY_DEFAULT_STORAGE "/var/lib/stillfs/copies"
 
 /* A provider: one const table of operations, registered by name. */
 struct snapshot_provider {
 	const char *name;
 	/*
+	 * What follows a snapshot's name in storage to make the path recorded as
+	 * the snapshot (copy: "/tree", inside the snapshot's container); NULL:
+	 * nothing.
+	 */
+	const char *snapshot_suffix;
+	/*
 	 * Checks that `path` (canonical) can be protected and fills the volume's
 	 * storage root and origin identity. Returns 0, -EMEDIUMTYPE when this
 	 * provider does not handle the path, or -errno.
 	 */
-	int (*probe)(const char *path, struct snapshot_volume *v, struct errbuf *eb);
+	int (*probe)(const char *path, const struct snapshot_volume_options *o,
+		     struct snapshot_volume *v, struct errbuf *eb);
 	/* Makes the storage directory (root-only) if missing. */
 	int (*prepare_storage)(const char *storage, struct errbuf *eb);
 	/*
@@ -86,12 +115,10 @@ const struct snapshot_provider *snapshot_provider_find(const char *name);
  * unique view names; refuses what cannot be protected or is given twice.
  * Stores a new array in *ret (free with snapshot_volumes_free()).
  */
-int snapshot_volumes_resolve(char *const *paths, size_t n, struct snapshot_volume **ret,
-			     struct errbuf *eb);
+int snapshot_volumes_resolve(char *const *paths, size_t n, const struct snapshot_volume_options *o,
+			     struct snapshot_volume **ret, struct errbuf *eb);
 void snapshot_volumes_free(struct snapshot_volume *v, size_t n);
 
-/* Notes from long or multi-item work (gc, delete): one line each, for the caller to show. */
-typedef void (*snapshot_note_fn)(void *userdata, int error, const char *msg);
 
 /* How to make a set, as the user asked. Timeouts of 0 take the defaults. */
 struct snapshot_create_options {
@@ -106,6 +133,9 @@ struct snapshot_create_options {
 	int64_t freeze_timeout_ns;    /* default 60 s, as VSS */
 	int64_t hold_timeout_ns;      /* default 10 s, as VSS */
 	int64_t post_timeout_ns;      /* default 60 s (thaw, post and abort) */
+	struct snapshot_volume_options volumes;
+	int64_t lock_timeout_ns;      /* copy: wait for a changing file's lock; default 10 s */
+	bool strict;                  /* copy: fail when a file kept changing */
 	snapshot_note_fn note;        /* told of skipped writers and the like; may be NULL */
 	void *userdata;
 };
@@ -115,6 +145,7 @@ struct snapshot_create_options {
 #define SNAPSHOT_DEFAULT_FREEZE_TIMEOUT_NS (60 * INT64_C(1000000000))
 #define SNAPSHOT_DEFAULT_HOLD_TIMEOUT_NS (10 * INT64_C(1000000000))
 #define SNAPSHOT_DEFAULT_POST_TIMEOUT_NS (60 * INT64_C(1000000000))
+#define SNAPSHOT_DEFAULT_LOCK_TIMEOUT_NS (10 * INT64_C(1000000000))
 
 /* A registered writer, as `stillfs writers` lists it. */
 struct snapshot_writer_info {

@@ -17,6 +17,7 @@ void snapshot_volumes_free(struct snapshot_volume *v, size_t n)
 		free(v[i].name);
 		free(v[i].storage_root);
 		free(v[i].origin_uuid);
+		free(v[i].base);
 	}
 	free(v);
 }
@@ -70,8 +71,8 @@ static int assign_name(struct snapshot_volume *v, size_t i)
 	return -EEXIST;
 }
 
-int snapshot_volumes_resolve(char *const *paths, size_t n, struct snapshot_volume **ret,
-			     struct errbuf *eb)
+int snapshot_volumes_resolve(char *const *paths, size_t n, const struct snapshot_volume_options *o,
+			     struct snapshot_volume **ret, struct errbuf *eb)
 {
 	struct snapshot_volume *v;
 	int r = 0;
@@ -96,8 +97,8 @@ int snapshot_volumes_resolve(char *const *paths, size_t n, struct snapshot_volum
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			r = errbuf_setx(eb, -ENOTDIR,
-					"cannot protect '%s': not a directory (a volume is a btrfs "
-					"subvolume)",
+					"cannot protect '%s': not a directory (a volume is a "
+					"directory tree)",
 					paths[i]);
 			goto fail;
 		}
@@ -108,18 +109,15 @@ int snapshot_volumes_resolve(char *const *paths, size_t n, struct snapshot_volum
 						v[i].path, paths[j], paths[i]);
 				goto fail;
 			}
-		r = snapshot_provider_probe(v[i].path, &v[i], eb);
-		if (r == -EMEDIUMTYPE) {
+		r = snapshot_provider_probe(v[i].path, o, &v[i], eb);
+		if (r < 0) {
 			struct errbuf why = eb ? *eb : (struct errbuf){ "not supported" };
 
-			r = errbuf_setx(eb, r,
-					"cannot protect '%s': %s; stillfs protects btrfs "
-					"subvolumes (make one with 'btrfs subvolume create')",
-					paths[i], why.msg);
+			r = errbuf_setx(eb, r, "%s%s", why.msg,
+					r == -EMEDIUMTYPE && o && o->provider ?
+						" (leave out --provider to have one chosen)" : "");
 			goto fail;
 		}
-		if (r < 0)
-			goto fail;
 		r = assign_name(v, i);
 		if (r < 0)
 			goto fail;

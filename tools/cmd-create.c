@@ -52,6 +52,10 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		OPT_KEEP,
 		OPT_VIEW,
 		OPT_INDEX,
+		OPT_PROVIDER,
+		OPT_STORAGE,
+		OPT_LOCK_TIMEOUT,
+		OPT_STRICT,
 	};
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
@@ -67,6 +71,10 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		{ "keep", no_argument, NULL, OPT_KEEP },
 		{ "view", required_argument, NULL, OPT_VIEW },
 		{ "index", no_argument, NULL, OPT_INDEX },
+		{ "provider", required_argument, NULL, OPT_PROVIDER },
+		{ "storage", required_argument, NULL, OPT_STORAGE },
+		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
+		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -105,9 +113,11 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		case OPT_FREEZE_TIMEOUT:
 		case OPT_PREPARE_TIMEOUT:
 		case OPT_POST_TIMEOUT:
+		case OPT_LOCK_TIMEOUT:
 			timeout = o == OPT_HOLD_TIMEOUT	     ? &a->so.hold_timeout_ns
 				  : o == OPT_FREEZE_TIMEOUT  ? &a->so.freeze_timeout_ns
 				  : o == OPT_PREPARE_TIMEOUT ? &a->so.prepare_timeout_ns
+				  : o == OPT_LOCK_TIMEOUT    ? &a->so.lock_timeout_ns
 							     : &a->so.post_timeout_ns;
 			if (parse_seconds(optarg, timeout) < 0)
 				return cli_usage_error(cmd,
@@ -116,6 +126,20 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 			break;
 		case OPT_INDEX:
 			a->index = true;
+			break;
+		case OPT_PROVIDER:
+			if (!snapshot_provider_find(optarg))
+				return cli_usage_error(cmd, "there is no provider '%s' (btrfs, copy)",
+						       optarg);
+			a->so.volumes.provider = optarg;
+			break;
+		case OPT_STORAGE:
+			if (optarg[0] != '/')
+				return cli_usage_error(cmd, "--storage takes an absolute path");
+			a->so.volumes.storage = optarg;
+			break;
+		case OPT_STRICT:
+			a->so.strict = true;
 			break;
 		case OPT_KEEP:
 		case OPT_VIEW:
@@ -228,10 +252,23 @@ const struct command command_create = {
 	.summary = "take a snapshot set of one or more volumes",
 	.help = "Usage: stillfs create [OPTIONS] VOLUME...\n"
 		"\n"
-		"Takes a snapshot set: one read-only btrfs snapshot of each VOLUME (the path of a\n"
-		"btrfs subvolume), all of one instant, recorded in the catalog as one set.\n"
-		"Snapshots are stored on each volume's own filesystem in the root-only\n"
-		"directory <mount point>/.stillfs/<catalog id>/ and never shown in the view.\n"
+		"Takes a snapshot set: a point-in-time copy of each VOLUME (a directory tree),\n"
+		"all of one instant, recorded in the catalog as one set. A provider makes each\n"
+		"volume's copy:\n"
+		"  btrfs  for a btrfs subvolume: a read-only snapshot, instant and atomic, kept\n"
+		"         on the volume's own filesystem in the root-only directory\n"
+		"         <mount point>/.stillfs/<catalog id>/, never shown in the view\n"
+		"  copy   for any other directory (ext4, XFS, ...): a file-level copy in the\n"
+		"         storage directory (--storage), each file as of one instant: copied\n"
+		"         until it did not change while copied, else once more under a shared\n"
+		"         lock of both kinds (fcntl and flock) that lock-respecting programs\n"
+		"         such as SQLite wait for; a file that still changed is reported. Files\n"
+		"         are cloned where the storage shares the volume's filesystem and it\n"
+		"         has reflinks, hard links of the previous set's copy where they did not\n"
+		"         change since (inode, size, mtime and ctime), copied otherwise. Nothing\n"
+		"         outside the volume is ever read: no symlink is followed and no other\n"
+		"         mount is entered (a mount point is copied as an empty directory). The\n"
+		"         view shows original inode numbers, times, owners and link counts\n"
 		"\n"
 		"The sequence, each step bounded by a deadline:\n"
 		"  1. the set is recorded as 'creating' (sets left half-made by a crash are\n"
@@ -278,6 +315,15 @@ const struct command command_create = {
 		"      --freeze-timeout S   deadline of each writer's freeze (default 60)\n"
 		"      --prepare-timeout S  deadline of each writer's prepare (default 600)\n"
 		"      --post-timeout S     deadline of thaw, post and abort (default 60)\n"
+		"      --provider NAME      use this provider for every volume (btrfs, copy)\n"
+		"                           instead of the first that accepts it\n"
+		"      --storage DIR        where the copy provider keeps its copies (default\n"
+		"                           " SNAPSHOT_COPY_DEFAULT_STORAGE "); made root-only;\n"
+		"                           refused inside a volume\n"
+		"      --lock-timeout S     copy: how long to wait for a shared lock on a file\n"
+		"                           that keeps changing (default 10)\n"
+		"      --strict             copy: fail the set when a file could not be copied\n"
+		"                           as of one instant (default: keep it and warn)\n"
 		"      --index              then record the set's manifests, as 'stillfs index'\n"
 		"                           does (the id is printed first; a failure to index\n"
 		"                           leaves the set complete and exits 1)\n"

@@ -88,17 +88,20 @@ refuse() {
 # --- create ---
 refuse 1 "$T/nonexistent" stillfs create "$T/nonexistent"
 refuse 1 "$vol/file" stillfs create "$vol/file"
-refuse 1 "$fs/plain" stillfs create "$fs/plain"
-# says what is supported
-stillfs create "$fs/plain" 2>"$T/io/err" >/dev/null || true
+# btrfs asked for where it cannot serve (any other directory gets the copy
+# provider, tested in copy-provider.sh); each says what btrfs needs
+refuse 1 "$fs/plain" stillfs create --provider btrfs "$fs/plain"
+stillfs create --provider btrfs "$fs/plain" 2>"$T/io/err" >/dev/null || true
 grep -qi 'subvolume' "$T/io/err" ||
-	problem "refusing a plain directory does not say that btrfs subvolumes are supported"
-refuse 1 "$T/tmpfs/dir" stillfs create "$T/tmpfs/dir"
-stillfs create "$T/tmpfs/dir" 2>"$T/io/err" >/dev/null || true
+	problem "refusing btrfs for a plain directory does not say a subvolume is needed"
+refuse 1 "$T/tmpfs/dir" stillfs create --provider btrfs "$T/tmpfs/dir"
+stillfs create --provider btrfs "$T/tmpfs/dir" 2>"$T/io/err" >/dev/null || true
 grep -qi 'btrfs' "$T/io/err" ||
-	problem "refusing a directory on tmpfs does not say that btrfs is needed"
+	problem "refusing btrfs for a directory on tmpfs does not say that btrfs is needed"
+refuse 1 /proc/sys stillfs create /proc/sys
+refuse 2 "no-such-provider" stillfs create --provider no-such-provider "$vol"
 # one good volume and one bad: nothing at all is made
-refuse 1 "$T/tmpfs/dir" stillfs create "$vol" "$T/tmpfs/dir"
+refuse 1 "$T/tmpfs/dir" stillfs create --provider btrfs "$vol" "$T/tmpfs/dir"
 refuse 1 "$T/nonexistent" stillfs create "$vol" "$T/nonexistent"
 refuse 1 "$vol" stillfs create "$vol" "$vol"
 refuse 1 "$vol/../vol" stillfs create "$vol" "$vol/../vol"
@@ -195,7 +198,7 @@ done
 	problem "reading a missing catalog created files: $(ls -A "$T/cat-missing")"
 # a create that is refused has no effect at all: not even a new, empty catalog
 refuse 1 "$T/nonexistent" env STILLFS_CATALOG="$T/cat-missing/catalog.db" "$STILLFS" create "$T/nonexistent"
-refuse 1 "$fs/plain" env STILLFS_CATALOG="$T/cat-missing/catalog.db" "$STILLFS" create "$fs/plain"
+refuse 1 "$fs/plain" env STILLFS_CATALOG="$T/cat-missing/catalog.db" "$STILLFS" create --provider btrfs "$fs/plain"
 [ -z "$(ls -A "$T/cat-missing")" ] ||
 	problem "a refused create made a catalog where there was none: $(ls -A "$T/cat-missing")"
 # a directory where the catalog should be

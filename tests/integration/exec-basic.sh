@@ -14,7 +14,8 @@
 #   view stays mounted (the next exec uses the same mount).
 # - the command's exit status is exec's: 0, 3, and 128+N for a command that
 #   kills itself with signal N.
-# - exec over a directory that is no subvolume fails and runs nothing.
+# - exec that cannot make its set (btrfs asked for a directory that is no
+#   subvolume) fails and runs nothing.
 # - --keep leaves the set, complete and unpinned; gc keeps it (its lease ended
 #   with exec, it was not abandoned); delete then removes it.
 # - pin and unpin by hand: pin shows the set in current/ as soon as it
@@ -166,8 +167,8 @@ log "exit status passes through; the mounted view is used as it is"
 
 # a set that cannot be made: the command does not run
 mkdir "$fs/plain"
-rc=$(run_exec "$T/exec2.out" "$T/exec2.err" --view "$view" "$fs/plain" -- touch "$T/ran")
-[ "$rc" != 0 ] || fail "stillfs exec of a directory that is no subvolume exited 0"
+rc=$(run_exec "$T/exec2.out" "$T/exec2.err" --provider btrfs --view "$view" "$fs/plain" -- touch "$T/ran")
+[ "$rc" != 0 ] || fail "stillfs exec --provider btrfs of a directory that is no subvolume exited 0"
 [ ! -e "$T/ran" ] || fail "stillfs exec ran the command though it could not make the set"
 [ -s "$T/exec2.err" ] || fail "stillfs exec failed ($rc) without a message"
 after_exec "exec of a directory that is no subvolume"

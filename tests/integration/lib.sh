@@ -97,6 +97,26 @@ make_btrfs() {
 	printf '%s\n' "$mnt"
 }
 
+# make_fs TYPE NAME [SIZE]: makes a loop-backed filesystem of TYPE (ext4,
+# xfs) mounted at $T/NAME and prints the mount point. Skips the test when
+# the mkfs tool is missing.
+make_fs() {
+	local type=$1 size=${3:-512M} img="$T/$2.img" mnt="$T/$2" loop
+	require_root
+	require_cmd "mkfs.$type" losetup
+	[ -e /dev/loop-control ] || skip "no loop devices"
+	truncate -s "$size" "$img"
+	case $type in
+	ext4) mkfs.ext4 -q -F "$img" >/dev/null || fail "mkfs.ext4 $img" ;;
+	xfs) mkfs.xfs -q -f -m reflink=1 "$img" >/dev/null || fail "mkfs.xfs $img" ;;
+	*) fail "make_fs: no type $type" ;;
+	esac
+	loop=$(losetup --find --show "$img") || skip "cannot attach a loop device"
+	mkdir -p "$mnt"
+	mount -t "$type" "$loop" "$mnt" || fail "mount $loop ($type)"
+	printf '%s\n' "$mnt"
+}
+
 # make_subvolume PATH: creates a btrfs subvolume.
 make_subvolume() { btrfs -q subvolume create "$1" >/dev/null || fail "subvolume create $1"; }
 

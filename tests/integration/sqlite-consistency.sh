@@ -6,8 +6,14 @@
 # must pass PRAGMA integrity_check and hold exactly the rows of the
 # transactions that committed before the snapshot, and equal the snapshot
 # beneath the view byte for byte.
+#
+# With SQLITE_PROVIDER=copy (copy-sqlite.sh) the volume is a directory of an
+# ext4 filesystem, copied by the copy provider into storage on another ext4,
+# and the writer runs in a test cgroup that each set holds (--hold): the
+# database and its journal or WAL are then copied as of one instant.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+PROVIDER=${SQLITE_PROVIDER:-btrfs}
 
 ROWS=10
 NSETS=3
@@ -21,9 +27,22 @@ checker=$STILLFS_TOOLS_DIR/stillfs-sqlite-check
 [ -x "$writer" ] || fail "$writer not built"
 [ -x "$checker" ] || fail "$checker not built"
 
-fs=$(make_btrfs fs 4G)
-vol=$fs/vol
-make_subvolume "$vol"
+hold=()
+if [ "$PROVIDER" = copy ]; then
+	require_cmd mkfs.ext4
+	# shellcheck source=cgroup.sh
+	. "$(dirname "$0")/cgroup.sh"
+	cgroup_setup
+	vol=$(make_fs ext4 fs 1G)/vol
+	mkdir "$vol"
+	storage=$(make_fs ext4 sto 2G)/copies
+	hold=(--storage "$storage" --hold "$CG_TOP/app")
+	mkdir "$CG_TOP/app"
+else
+	fs=$(make_btrfs fs 4G)
+	vol=$fs/vol
+	make_subvolume "$vol"
+fi
 
 # check_db DB WHAT: runs the checker, prints the number of commits it found.
 check_db() {
@@ -33,11 +52,14 @@ check_db() {
 	printf '%s\n' "${BASH_REMATCH[1]}"
 }
 
-# stop_writer PID: SIGTERM, then the writer must exit 0 within 20 s.
+# stop_writer PID: SIGTERM, then the writer must exit 0 within 20 s (a
+# writer started in a cgroup is no child of this shell: its status is not
+# known, and the check of the live database that follows is what counts).
 stop_writer() {
 	local pid=$1 rc=0
 	kill -TERM "$pid"
 	timeout 20 tail --pid="$pid" -f /dev/null || fail "sqlite writer did not stop on SIGTERM"
+	[ "$PROVIDER" != copy ] || return 0
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 0 ] || fail "sqlite writer exited $rc after SIGTERM"
 }
@@ -120,10 +142,16 @@ run_case() {
 	local -a ids=()
 	sub=db-$journal${exclusive:+-exclusive}
 	mkdir "$vol/$sub"
-	"$writer" --journal "$journal" ${exclusive:+"$exclusive"} --rows-per-txn "$ROWS" \
-		--ready "$T/$sub.ready" "$vol/$sub/db.sqlite" &
-	pid=$!
-	track_pid "$pid"
+	if [ "$PROVIDER" = copy ]; then
+		run_in_cgroup "$CG_TOP/app" "$writer" --journal "$journal" ${exclusive:+"$exclusive"} \
+			--rows-per-txn "$ROWS" --ready "$T/$sub.ready" "$vol/$sub/db.sqlite"
+		pid=$!
+	else
+		"$writer" --journal "$journal" ${exclusive:+"$exclusive"} --rows-per-txn "$ROWS" \
+			--ready "$T/$sub.ready" "$vol/$sub/db.sqlite" &
+		pid=$!
+		track_pid "$pid"
+	fi
 	wait_for 60 test -e "$T/$sub.ready"
 	sleep 0.5
 
@@ -138,7 +166,8 @@ run_case() {
 	for i in $(seq "$NSETS"); do
 		sleep 0.3
 		kill -0 "$pid" 2>/dev/null || fail "$sub: writer died before set $i"
-		id=$(create_set --label "$sub-$i" "$vol") || fail "$sub: stillfs create of set $i failed"
+		id=$(create_set --label "$sub-$i" "${hold[@]}" "$vol") ||
+			fail "$sub: stillfs create of set $i failed"
 		[ -n "$id" ] || fail "$sub: stillfs create printed no id for set $i"
 		ids+=("$id")
 	done

@@ -1,0 +1,120 @@
+#!/bin/bash
+# shellcheck source-path=SCRIPTDIR
+# copy-hold: the hold with the copy provider. Two ext4 volumes (not btrfs, so
+# both are copied) and twovol counting in a test cgroup, writing each count to
+# volume A, then to volume B: at any instant A is B or B + 1. Sets of both
+# volumes are made with --hold on the cgroup, in two passes (everything
+# outside the hold, then inside it what changed since):
+#
+# - every held set shows A = B or A = B + 1, the counters advance, the cgroup
+#   is thawed after each, and no first-pass copy is left in storage;
+# - a create killed in its first pass (outside the hold) and one killed in its
+#   second pass (inside the hold, the cgroup frozen) leave the cgroup thawed
+#   within the hold's deadline, and gc removes what they left;
+# - a hold too short for the second pass fails the set with a clear reason,
+#   thawed, its copies removed.
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=cgroup.sh
+. "$(dirname "$0")/cgroup.sh"
+
+NSETS=5
+require_root
+require_cmd jq mkfs.ext4
+
+cgroup_setup
+
+va=$(make_fs ext4 fa 256M)/data
+vb=$(make_fs ext4 fb 256M)/wal
+sto=$(make_fs ext4 sto 600M)/copies
+mkdir "$va" "$vb"
+# some bulk, so that the first pass has work to do
+mkdir "$va/bulk"
+for i in $(seq 1000); do echo "$i" >"$va/bulk/$i"; done
+head -c $((20 << 20)) /dev/urandom >"$va/bulk/big"
+
+cg=$CG_TOP/app
+mkdir "$cg"
+run_in_cgroup "$cg" "$STILLFS_TEST_TOOLS/twovol" --ready "$T/ready" --spin 2000 "$va/counter" "$vb/counter"
+twovol=$!
+wait_for 10 test -e "$T/ready"
+
+# counters ID: "A B" as the set's copies hold them
+counters() {
+	local json a b
+	json=$(stillfs show --json "$1") || fail "stillfs show --json $1"
+	a=$(cat "$(jq -er --arg p "$va" '.volumes[] | select(.path == $p) | .snapshot' <<<"$json")/counter") ||
+		fail "set $1: no counter on A"
+	b=$(cat "$(jq -er --arg p "$vb" '.volumes[] | select(.path == $p) | .snapshot' <<<"$json")/counter") ||
+		fail "set $1: no counter on B"
+	[[ $a =~ ^[0-9]{20}$ && $b =~ ^[0-9]{20}$ ]] || fail "set $1: counters '$a' and '$b' are not counts"
+	printf '%s %s\n' "$((10#$a))" "$((10#$b))"
+}
+
+# storage_clean: storage holds only copies of complete sets, no first pass
+storage_clean() {
+	local e id state
+	for e in "$sto"/*/*; do
+		[ -e "$e" ] || continue
+		case $e in *.first) fail "a first-pass copy is left: $e" ;; esac
+		id=$(basename "$e")
+		id=${id%%.*}
+		state=$(stillfs show --json "$id" 2>/dev/null | jq -r .state) || state=none
+		[ "$state" = complete ] || fail "storage holds $e of a set that is '$state'"
+	done
+}
+
+prev=0
+for i in $(seq "$NSETS"); do
+	id=$(create_set --no-writers --storage "$sto" --hold "$cg" "$va" "$vb") ||
+		fail "held create $i"
+	json=$(stillfs show --json "$id")
+	[ "$(jq -r '[.volumes[].provider] | unique | join(",")' <<<"$json")" = copy ] ||
+		fail "set $id was not made by the copy provider: $json"
+	read -r a b <<<"$(counters "$id")"
+	[ "$a" -eq "$b" ] || [ "$a" -eq $((b + 1)) ] ||
+		fail "held set $id shows A = $a, B = $b: the copies are not of one instant"
+	[ "$a" -gt "$prev" ] || fail "held set $id: the counter did not advance past $prev"
+	prev=$a
+	cg_thawed "$cg" || fail "after held set $id the cgroup is still frozen"
+	storage_clean
+	log "held set $i ($id): A $a, B $b, hold $(jq -r .hold_ns <<<"$json") ns"
+done
+kill -0 "$twovol" 2>/dev/null || fail "twovol stopped"
+
+# killed_create FAILPOINT: a held create killed there leaves a thawed cgroup
+# and nothing that gc does not remove
+killed_create() {
+	local fp=$1 rc=0
+	STILLFS_FAILPOINT=$fp timeout 120 "$STILLFS" --catalog "$CATALOG" create --no-writers \
+		--storage "$sto" --hold "$cg" --hold-timeout 5 "$va" "$vb" >/dev/null 2>"$T/err" || rc=$?
+	[ "$rc" -eq 137 ] || fail "the create with failpoint $fp exited $rc: $(cat "$T/err")"
+	wait_for 10 cg_thawed "$cg"
+	stillfs gc >"$T/gc.out" 2>&1 || fail "gc after $fp: $(cat "$T/gc.out")"
+	storage_clean
+	kill -0 "$twovol" 2>/dev/null || fail "twovol stopped after $fp"
+	log "ok: a create killed at $fp left the cgroup thawed and gc removed what it left"
+}
+killed_create copy-midway
+killed_create copy-midway-held
+
+# a hold too short for the second pass: the set fails, thawed, nothing kept.
+# The second pass looks at every entry (30,000 more here), which takes far
+# longer than 0.1 s, while freezing one process takes a few milliseconds.
+python3 - "$va/many" <<'EOF' || fail "cannot make the many files"
+import os, sys
+os.mkdir(sys.argv[1])
+for i in range(30000):
+    with open(os.path.join(sys.argv[1], str(i)), "w") as f:
+        f.write(str(i))
+EOF
+rc=0
+timeout 120 "$STILLFS" --catalog "$CATALOG" create --no-writers --storage "$sto" --hold "$cg" \
+	--hold-timeout 0.1 "$va" "$vb" >/dev/null 2>"$T/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "a create with a 0.1 s hold exited $rc: $(cat "$T/err")"
+grep -q "did not finish before the hold's deadline" "$T/err" || fail "no clear reason for the short hold: $(cat "$T/err")"
+cg_thawed "$cg" || fail "the cgroup is frozen after the short hold"
+storage_clean
+log "ok: a hold too short for the second pass failed the set: $(tail -1 "$T/err")"
+log "every check passed"
