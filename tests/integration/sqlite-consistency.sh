@@ -33,9 +33,9 @@ if [ "$PROVIDER" = copy ]; then
 	# shellcheck source=cgroup.sh
 	. "$(dirname "$0")/cgroup.sh"
 	cgroup_setup
-	vol=$(make_fs ext4 fs 1G)/vol
+	vol=$(make_fs ext4 fs 4G)/vol
 	mkdir "$vol"
-	storage=$(make_fs ext4 sto 2G)/copies
+	storage=$(make_fs ext4 sto 8G)/copies
 	hold=(--storage "$storage" --hold "$CG_TOP/app")
 	mkdir "$CG_TOP/app"
 else
