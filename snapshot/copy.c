@@ -262,8 +262,8 @@ static int copy_take(const struct snapshot_volume *v, const char *dest, char **r
 {
 	_cleanup_free_ char *container = container_of(dest);
 	_cleanup_close_ int cfd = -1, tfd = -1, src = -1, base = -1;
-	struct inomap_writer *map = NULL;
-	struct inomap *base_map = NULL;
+	_cleanup_inomap_writer_ struct inomap_writer *map = NULL;
+	_cleanup_inomap_ struct inomap *base_map = NULL;
 	struct copy_stats stats;
 	struct copy_options o = {
 		.lock_timeout_ns = v->lock_timeout_ns,
@@ -297,50 +297,37 @@ static int copy_take(const struct snapshot_volume *v, const char *dest, char **r
 		base = open(v->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (base < 0 || inomap_open_beside(v->base, &base_map) < 0) {
 			/* then every file is copied: slower, never wrong */
-			base_map = NULL;
 			closep(&base);
 			base = -1;
 		}
 	}
 	r = inomap_writer_new(&map);
 	if (r < 0)
-		goto out;
+		return r;
 	r = copy_tree(src, tfd, base, base_map, map, &o, &stats, eb);
 	if (r == -ETIME) {
 		struct errbuf where = *eb;
 
-		errbuf_setx(eb, r,
-			    "the copy of '%s' inside the hold did not finish before the hold's "
-			    "deadline (%s); a longer --hold-timeout gives it more time",
-			    v->path, where.msg);
-		goto out;
+		return errbuf_setx(eb, r,
+				   "the copy of '%s' inside the hold did not finish before the "
+				   "hold's deadline (%s); a longer --hold-timeout gives it more time",
+				   v->path, where.msg);
 	}
 	if (r < 0)
-		goto out;
-	if (v->strict && stats.inconsistent > 0) {
-		r = errbuf_setx(eb, -EAGAIN,
-				"%ju file%s of '%s' could not be copied as of one instant "
-				"(--strict)",
-				(uintmax_t)stats.inconsistent, stats.inconsistent == 1 ? "" : "s",
-				v->path);
-		goto out;
-	}
+		return r;
+	if (v->strict && stats.inconsistent > 0)
+		return errbuf_setx(eb, -EAGAIN,
+				   "%ju file%s of '%s' could not be copied as of one instant "
+				   "(--strict)",
+				   (uintmax_t)stats.inconsistent, stats.inconsistent == 1 ? "" : "s",
+				   v->path);
 	r = inomap_writer_commit(map, cfd, INOMAP_FILE);
-	if (r < 0) {
-		errbuf_set(eb, r, "cannot write the inode map of '%s'", container);
-		goto out;
-	}
-	if (syncfs(tfd) < 0 || fsync(cfd) < 0) {
-		r = errbuf_set(eb, -errno, "cannot make the copy of '%s' durable", v->path);
-		goto out;
-	}
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot write the inode map of '%s'", container);
+	if (syncfs(tfd) < 0 || fsync(cfd) < 0)
+		return errbuf_set(eb, -errno, "cannot make the copy of '%s' durable", v->path);
 	*ret_uuid = strdup(uuid);
-	r = *ret_uuid ? 0 : -ENOMEM;
-out:
-	inomap_writer_free(map);
-	if (base_map)
-		inomap_close(base_map);
-	return r;
+	return *ret_uuid ? 0 : -ENOMEM;
 }
 
 /* Removes a container after checking it is a copy this provider made. */
