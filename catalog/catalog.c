@@ -332,6 +332,11 @@ const char *catalog_uuid(const struct catalog *c)
 	return c->uuid;
 }
 
+const char *catalog_path(const struct catalog *c)
+{
+	return c->path;
+}
+
 int catalog_data_version(struct catalog *c, int64_t *ret)
 {
 	return catalog_query_int64(c, "PRAGMA data_version", 0, ret);

@@ -28,7 +28,7 @@
 #include "common.h"
 #include "manifest.h"
 
-#define CATALOG_SCHEMA_VERSION 5
+#define CATALOG_SCHEMA_VERSION 6
 #define CATALOG_ID_LEN 9 /* 8 lowercase hex digits and NUL */
 #define CATALOG_DEFAULT_PATH "/var/lib/stillfs/catalog.db"
 
@@ -85,6 +85,8 @@ struct catalog_run {
 	int64_t hold_ns;         /* how long the hold lasted; -1 without a hold */
 	char *const *holds;      /* the cgroups held */
 	size_t n_holds;
+	char *const *frozen_fs;  /* mount points of the filesystems frozen (--freeze-fs) */
+	size_t n_frozen_fs;
 	const struct catalog_writer *writers;
 	size_t n_writers;
 };
@@ -129,6 +131,8 @@ struct catalog_set {
 	int64_t hold_ns;          /* -1 when there was no hold (or not yet recorded) */
 	size_t n_holds;
 	char **holds;             /* cgroups held */
+	size_t n_frozen_fs;
+	char **frozen_fs;         /* mount points of the filesystems frozen */
 	size_t n_writers;
 	struct catalog_writer *writers;
 	size_t n_problems;
@@ -153,6 +157,9 @@ void catalog_free(struct catalog *c);
 
 /* The catalog's own random identity (36-character UUID text); owned by c. */
 const char *catalog_uuid(const struct catalog *c);
+
+/* The database file the catalog was opened from; owned by c. */
+const char *catalog_path(const struct catalog *c);
 
 /*
  * A number that changes whenever another connection commits a change; the

@@ -124,9 +124,31 @@ static int validate_run(const struct catalog_run *run)
 	return 0;
 }
 
+/* Inserts one row (seq, idx, text) per item of `list` with `sql`. */
+static int insert_texts(struct catalog *c, const char *sql, int64_t seq, char *const *list,
+			size_t n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	r = catalog_prepare(c, sql, &st);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		sqlite3_bind_text(st, 3, list[i], -1, SQLITE_STATIC);
+		r = catalog_step_done(st);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_run *run)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL, *hold = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
 	r = validate_run(run);
@@ -137,7 +159,8 @@ int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_
 		return r;
 	if ((r = bind_exec(c, "DELETE FROM writer_phase WHERE set_seq = ?", seq)) < 0 ||
 	    (r = bind_exec(c, "DELETE FROM set_writer WHERE set_seq = ?", seq)) < 0 ||
-	    (r = bind_exec(c, "DELETE FROM set_hold WHERE set_seq = ?", seq)) < 0)
+	    (r = bind_exec(c, "DELETE FROM set_hold WHERE set_seq = ?", seq)) < 0 ||
+	    (r = bind_exec(c, "DELETE FROM set_frozen_fs WHERE set_seq = ?", seq)) < 0)
 		goto fail;
 	r = catalog_prepare(c, "UPDATE snapshot_set SET consistency = ?, hold_ns = ? WHERE seq = ?",
 			    &st);
@@ -153,19 +176,15 @@ int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_
 		r = -ENOENT;
 		goto fail;
 	}
-	r = catalog_prepare(c, "INSERT INTO set_hold (set_seq, idx, cgroup) VALUES (?, ?, ?)",
-			    &hold);
+	r = insert_texts(c, "INSERT INTO set_hold (set_seq, idx, cgroup) VALUES (?, ?, ?)", seq,
+			 run->holds, run->n_holds);
 	if (r < 0)
 		goto fail;
-	for (size_t i = 0; i < run->n_holds; i++) {
-		sqlite3_reset(hold);
-		sqlite3_bind_int64(hold, 1, seq);
-		sqlite3_bind_int64(hold, 2, (int64_t)i);
-		sqlite3_bind_text(hold, 3, run->holds[i], -1, SQLITE_STATIC);
-		r = catalog_step_done(hold);
-		if (r < 0)
-			goto fail;
-	}
+	r = insert_texts(c,
+			 "INSERT INTO set_frozen_fs (set_seq, idx, mount_point) VALUES (?, ?, ?)",
+			 seq, run->frozen_fs, run->n_frozen_fs);
+	if (r < 0)
+		goto fail;
 	for (size_t i = 0; i < run->n_writers; i++) {
 		r = insert_writer(c, seq, i, &run->writers[i]);
 		if (r < 0)
@@ -225,29 +244,44 @@ static int load_phases(struct catalog *c, int64_t seq, size_t idx, struct catalo
 	return rc == SQLITE_DONE ? 0 : catalog_errno(rc);
 }
 
-int catalog_set_load_run(struct catalog *c, struct catalog_set *s)
+/* Reads the texts that `sql` selects for set `seq`, in order, appending to *list. */
+static int load_texts(struct catalog *c, const char *sql, int64_t seq, char ***list, size_t *n)
 {
-	_cleanup_stmt_ sqlite3_stmt *wr = NULL, *ho = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	r = catalog_prepare(c, "SELECT cgroup FROM set_hold WHERE set_seq = ? ORDER BY idx", &ho);
+	r = catalog_prepare(c, sql, &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(ho, 1, s->seq);
-	while ((rc = sqlite3_step(ho)) == SQLITE_ROW) {
-		void *grown = reallocarray(s->holds, s->n_holds + 1, sizeof(*s->holds));
+	sqlite3_bind_int64(st, 1, seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char **grown = reallocarray(*list, *n + 1, sizeof(**list));
 
 		if (!grown)
 			return -ENOMEM;
-		s->holds = grown;
-		s->holds[s->n_holds] = NULL;
-		r = text_dup(ho, 0, true, &s->holds[s->n_holds]);
-		s->n_holds++;
+		*list = grown;
+		grown[*n] = NULL;
+		r = text_dup(st, 0, true, &grown[*n]);
+		(*n)++;
 		if (r < 0)
 			return r;
 	}
-	if (rc != SQLITE_DONE)
-		return catalog_errno(rc);
+	return rc == SQLITE_DONE ? 0 : catalog_errno(rc);
+}
+
+int catalog_set_load_run(struct catalog *c, struct catalog_set *s)
+{
+	_cleanup_stmt_ sqlite3_stmt *wr = NULL;
+	int r, rc;
+
+	r = load_texts(c, "SELECT cgroup FROM set_hold WHERE set_seq = ? ORDER BY idx", s->seq,
+		       &s->holds, &s->n_holds);
+	if (r < 0)
+		return r;
+	r = load_texts(c, "SELECT mount_point FROM set_frozen_fs WHERE set_seq = ? ORDER BY idx",
+		       s->seq, &s->frozen_fs, &s->n_frozen_fs);
+	if (r < 0)
+		return r;
 
 	r = catalog_prepare(c,
 			    "SELECT idx, name, path, kind FROM set_writer WHERE set_seq = ? "
@@ -283,6 +317,9 @@ void catalog_set_release_run(struct catalog_set *s)
 	for (size_t i = 0; i < s->n_holds; i++)
 		free(s->holds[i]);
 	free(s->holds);
+	for (size_t i = 0; i < s->n_frozen_fs; i++)
+		free(s->frozen_fs[i]);
+	free(s->frozen_fs);
 	for (size_t i = 0; i < s->n_writers; i++) {
 		struct catalog_writer *w = &s->writers[i];
 

@@ -138,6 +138,12 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (set_seq, idx),"
 	"  FOREIGN KEY (set_seq, vol_idx) REFERENCES set_volume(set_seq, idx)"
 	"    ON DELETE CASCADE);",
+	/* 6: filesystems frozen during the hold (--freeze-fs), by mount point */
+	"CREATE TABLE set_frozen_fs ("
+	"  set_seq INTEGER NOT NULL REFERENCES snapshot_set(seq) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL,"
+	"  mount_point TEXT NOT NULL,"
+	"  PRIMARY KEY (set_seq, idx));",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CATALOG_SCHEMA_VERSION,

@@ -1008,6 +1008,55 @@ END_TEST
 
 /* --- files that kept changing while copied --- */
 
+START_TEST(test_run_holds)
+{
+	static char *const holds[] = { "/sys/fs/cgroup/app", "/sys/fs/cgroup/db" };
+	static char *const frozen[] = { "/srv", "/var/lib/postgresql" };
+	struct catalog *c = open_new();
+	struct catalog_set *s = begin_set(c, "held"), *got;
+	struct catalog_run run = {
+		.consistency = "crash",
+		.hold_ns = 1234567,
+		.holds = holds,
+		.n_holds = ARRAY_SIZE(holds),
+		.frozen_fs = frozen,
+		.n_frozen_fs = ARRAY_SIZE(frozen),
+	};
+
+	/* nothing recorded yet */
+	ck_assert_int_eq(s->hold_ns, -1);
+	ck_assert_uint_eq(s->n_holds, 0);
+	ck_assert_uint_eq(s->n_frozen_fs, 0);
+
+	ck_assert_int_eq(catalog_set_record_run(c, s->seq, &run), 0);
+	got = get_ok(c, s->id);
+	ck_assert_str_eq(got->consistency, "crash");
+	ck_assert_int_eq(got->hold_ns, 1234567);
+	ck_assert_uint_eq(got->n_holds, 2);
+	ck_assert_str_eq(got->holds[0], holds[0]);
+	ck_assert_str_eq(got->holds[1], holds[1]);
+	ck_assert_uint_eq(got->n_frozen_fs, 2);
+	ck_assert_str_eq(got->frozen_fs[0], frozen[0]);
+	ck_assert_str_eq(got->frozen_fs[1], frozen[1]);
+	catalog_set_free(got);
+
+	/* recording again replaces: a freeze without cgroups */
+	run.n_holds = 0;
+	run.n_frozen_fs = 1;
+	ck_assert_int_eq(catalog_set_record_run(c, s->seq, &run), 0);
+	got = get_ok(c, s->id);
+	ck_assert_uint_eq(got->n_holds, 0);
+	ck_assert_uint_eq(got->n_frozen_fs, 1);
+	ck_assert_str_eq(got->frozen_fs[0], frozen[0]);
+	catalog_set_free(got);
+
+	/* an unknown set is refused */
+	ck_assert_int_eq(catalog_set_record_run(c, s->seq + 1000, &run), -ENOENT);
+	catalog_set_free(s);
+	catalog_free(c);
+}
+END_TEST
+
 static void assert_problems_eq(const struct catalog_set *s, const struct catalog_set_problem *p,
 			       size_t n)
 {
@@ -1406,6 +1455,7 @@ static Suite *catalog_suite(void)
 	tcase_add_test(tc, test_list_masks);
 	tcase_add_test(tc, test_storage);
 	tcase_add_test(tc, test_data_version);
+	tcase_add_test(tc, test_run_holds);
 	tcase_add_test(tc, test_problems);
 	tcase_add_test(tc, test_problem_odd_paths);
 	tcase_add_test(tc, test_problems_refused);
