@@ -8,7 +8,12 @@
 void failpoint(const char *name)
 {
 	const char *want = getenv("STILLFS_FAILPOINT");
+	size_t n = strlen(name);
 
-	if (want && strcmp(want, name) == 0)
+	if (!want || strncmp(want, name, n) != 0)
+		return;
+	if (want[n] == '\0')
 		raise(SIGKILL);
+	else if (strcmp(want + n, ":stop") == 0)
+		raise(SIGSTOP);
 }

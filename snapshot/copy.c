@@ -397,6 +397,7 @@ static int copy_remove_orphan(const char *path, struct errbuf *eb)
 const struct snapshot_provider snapshot_provider_copy = {
 	.name = "copy",
 	.snapshot_suffix = "/" INOMAP_TREE,
+	.freezable = true,
 	.probe = copy_probe,
 	.prepare_storage = copy_prepare_storage,
 	/* copying reads what is in the page cache: nothing needs to reach the disk first */

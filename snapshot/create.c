@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "fsfreeze.h"
 #include "snapshot-internal.h"
 
 /* Everything one create owns while it runs. */
@@ -23,6 +24,8 @@ struct run {
 	struct snapshot_plan *p;
 	struct catalog_set *set;
 	char **storages;
+	struct fsfreeze_fs *freeze; /* --freeze-fs: the filesystems to freeze */
+	size_t n_freeze;
 	struct writer_env env;
 	char *volumes_text;
 	struct guard *guard;
@@ -185,10 +188,13 @@ static int record_run(struct run *run)
 	_cleanup_free_ struct catalog_writer_phase *phases =
 		calloc((p->n_writers ? p->n_writers : 1) * _WRITER_PHASE_MAX, sizeof(*phases));
 	bool app = p->n_writers > 0;
+	_cleanup_free_ char **frozen = calloc(run->n_freeze ? run->n_freeze : 1, sizeof(char *));
 	struct catalog_run cr;
 
-	if (!ws || !phases)
+	if (!ws || !phases || !frozen)
 		return -ENOMEM;
+	for (size_t i = 0; i < run->n_freeze; i++)
+		frozen[i] = run->freeze[i].mount_point;
 	for (size_t i = 0; i < p->n_writers; i++) {
 		struct writer *w = &p->writers[i];
 
@@ -214,9 +220,11 @@ static int record_run(struct run *run)
 	}
 	cr = (struct catalog_run){
 		.consistency = app ? "application" : "crash",
-		.hold_ns = p->n_holds ? run->hold_ns : -1,
+		.hold_ns = p->n_holds || run->n_freeze ? run->hold_ns : -1,
 		.holds = p->holds,
 		.n_holds = p->n_holds,
+		.frozen_fs = frozen,
+		.n_frozen_fs = run->n_freeze,
 		.writers = ws,
 		.n_writers = p->n_writers,
 	};
@@ -423,26 +431,41 @@ static void remove_first_passes(struct run *run, char **firsts)
 	}
 }
 
+/* Keeps the first failure: the reason a release failed, when nothing failed before. */
+static int release_failed(struct run *run, int r, int k, const char *what, const char *msg)
+{
+	if (k >= 0 || r < 0)
+		return r;
+	if (k == -ETIMEDOUT)
+		return fail(run, k,
+			    "the hold lasted longer than its deadline of %.1f s and was released; "
+			    "the volumes may not show one instant",
+			    (double)run->p->hold_timeout_ns / 1e9);
+	return fail(run, k, "releasing %s failed: %s", what, msg);
+}
+
 /*
- * The instant itself: hold the cgroups, flush the volumes, take every
- * snapshot, release. Nothing here writes to the catalog; the snapshots'
- * identities are kept in uuids[] and recorded after the hold.
+ * The instant itself: hold the cgroups, freeze the filesystems, flush the
+ * volumes, take every snapshot, release. Nothing here writes to the catalog;
+ * the snapshots' identities are kept in uuids[] and recorded after the hold.
  */
 static int take_snapshots(struct run *run, char **uuids)
 {
 	struct snapshot_plan *p = run->p;
 	_cleanup_free_ int *fds = calloc(p->n_volumes, sizeof(int));
 	_cleanup_free_ char **firsts = calloc(p->n_volumes, sizeof(char *));
+	bool held = p->n_holds > 0 || run->n_freeze > 0;
 	struct hold *hold = NULL;
+	struct fsfreeze *freeze = NULL;
 	int64_t start, deadline;
 	struct errbuf heb;
-	int r = 0, hr;
+	int r = 0;
 
 	if (!fds || !firsts)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_volumes; i++)
 		fds[i] = open(p->volumes[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p->n_holds > 0) {
+	if (held) {
 		r = first_passes(run, firsts);
 		if (r < 0)
 			goto out;
@@ -463,13 +486,22 @@ static int take_snapshots(struct run *run, char **uuids)
 		}
 		failpoint("hold-frozen");
 	}
+	if (run->n_freeze > 0) {
+		/* after the cgroups: a held process blocked on a frozen filesystem could not freeze */
+		r = fsfreeze_begin(run->guard, run->freeze, run->n_freeze, deadline, &freeze, &heb);
+		if (r < 0) {
+			fail(run, r, "freezing the filesystems failed: %s", heb.msg);
+			goto release;
+		}
+		failpoint("fs-frozen");
+	}
 	/* what held processes wrote reaches the disk before the snapshots */
 	for (size_t i = 0; i < p->n_volumes; i++)
 		if (p->volumes[i].provider->sync && fds[i] >= 0)
 			p->volumes[i].provider->sync(&p->volumes[i], fds[i]);
 	for (size_t i = 0; i < p->n_volumes; i++) {
 		/* a copy made inside the hold must end with it */
-		p->volumes[i].deadline_ns = hold ? deadline : 0;
+		p->volumes[i].deadline_ns = held ? deadline : 0;
 		r = p->volumes[i].provider->take(&p->volumes[i], run->set->volumes[i].snapshot,
 						 &uuids[i], run->eb);
 		if (r < 0) {
@@ -478,16 +510,9 @@ static int take_snapshots(struct run *run, char **uuids)
 		}
 		failpoint("create-after-snapshot");
 	}
-	if (hold) {
-		hr = hold_end(hold, &heb);
-		if (hr == -ETIMEDOUT && r == 0)
-			r = fail(run, hr,
-				 "the hold lasted longer than its deadline of %.1f s and was released; "
-				 "the volumes may not show one instant",
-				 (double)p->hold_timeout_ns / 1e9);
-		else if (hr < 0 && r == 0)
-			r = fail(run, hr, "releasing the hold failed: %s", heb.msg);
-	}
+release:
+	r = release_failed(run, r, fsfreeze_end(freeze, &heb), "the filesystems", heb.msg);
+	r = release_failed(run, r, hold_end(hold, &heb), "the hold", heb.msg);
 	run->hold_ns = time_mono_ns() - start;
 out:
 	remove_first_passes(run, firsts);
@@ -516,7 +541,7 @@ static int run_create(struct run *run)
 		goto writers_done;
 	}
 
-	if (p->n_writers > 0 || p->n_holds > 0) {
+	if (p->n_writers > 0 || p->n_holds > 0 || run->n_freeze > 0) {
 		/* the guard may run hooks' thaw after we are gone: they get the set's story too */
 		setenv("STILLFS_SET_ID", run->env.set_id, 1);
 		setenv("STILLFS_SET_TOKEN", run->env.token, 1);
@@ -580,6 +605,12 @@ int snapshot_set_create(struct catalog *c, struct snapshot_plan *p, struct catal
 	r = prepare_storage(&run, specs);
 	if (r < 0)
 		goto free_storages;
+	if (p->freeze_fs) {
+		r = fsfreeze_resolve(p->volumes, p->n_volumes, run.storages, catalog_path(c),
+				     &run.freeze, &run.n_freeze, eb);
+		if (r < 0)
+			goto free_storages;
+	}
 	r = find_bases(&run);
 	if (r < 0) {
 		errbuf_set(eb, r, "cannot read the earlier sets from the catalog");
@@ -639,6 +670,7 @@ out:
 	free(run.volumes_text);
 	free_problems(&run);
 free_storages:
+	fsfreeze_fs_free(run.freeze, run.n_freeze);
 	for (size_t i = 0; run.storages && i < p->n_volumes; i++)
 		free(run.storages[i]);
 	free(run.storages);

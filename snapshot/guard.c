@@ -8,8 +8,10 @@
  * end-of-file without "done" means stillfs is gone, however it died.
  *
  *   cgroup DEADLINE_NS PATH    thaw PATH at DEADLINE_NS (CLOCK_MONOTONIC)
+ *   fs DEADLINE_NS PATH        FITHAW the filesystem mounted at PATH at DEADLINE_NS
  *   hook TIMEOUT_NS PATH       on abandonment run `PATH thaw`, for TIMEOUT_NS
  *   forget-cgroup PATH         stillfs thawed PATH itself
+ *   forget-fs PATH             stillfs thawed the filesystem at PATH itself
  *   forget                     stillfs thawed everything itself
  *   done                       stillfs ends normally
  *
@@ -20,10 +22,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -81,8 +85,9 @@ static void sleep_ns(int64_t ns)
 
 struct watch {
 	char *path;
-	int64_t ns;   /* cgroup: deadline; hook: timeout */
-	bool expired; /* cgroup: thawed at its deadline already */
+	int64_t ns;   /* cgroup, fs: deadline; hook: timeout */
+	bool expired; /* cgroup, fs: thawed at its deadline already */
+	int fd;       /* fs: its mount point, opened before it froze; else -1 */
 };
 
 struct watch_list {
@@ -92,16 +97,23 @@ struct watch_list {
 
 struct guard_state {
 	int fd;
-	struct watch_list cgroups, hooks;
+	struct watch_list cgroups, filesystems, hooks;
 	char line[GUARD_LINE_MAX];
 	size_t len;
 	bool skipping; /* dropping the rest of an overlong line */
 };
 
+static void watch_free(struct watch *w)
+{
+	free(w->path);
+	if (w->fd >= 0)
+		close(w->fd);
+}
+
 static void watch_list_clear(struct watch_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i].path);
+		watch_free(&l->items[i]);
 	l->n = 0;
 }
 
@@ -113,7 +125,7 @@ static void watch_list_free(struct watch_list *l)
 	l->cap = 0;
 }
 
-static int watch_list_add(struct watch_list *l, const char *path, int64_t ns)
+static int watch_list_add(struct watch_list *l, const char *path, int64_t ns, int fd)
 {
 	char *copy;
 
@@ -132,14 +144,20 @@ static int watch_list_add(struct watch_list *l, const char *path, int64_t ns)
 	copy = strdup(path);
 	if (!copy)
 		return -ENOMEM;
-	l->items[l->n++] = (struct watch){ .path = copy, .ns = ns };
+	l->items[l->n++] = (struct watch){ .path = copy, .ns = ns, .fd = fd };
 	return 0;
 }
 
-static void watch_list_remove(struct watch_list *l, size_t i)
+/* Drops every watch of `path`. */
+static void watch_list_forget(struct watch_list *l, const char *path)
 {
-	free(l->items[i].path);
-	l->items[i] = l->items[--l->n];
+	for (size_t i = 0; i < l->n;)
+		if (streq(l->items[i].path, path)) {
+			watch_free(&l->items[i]);
+			l->items[i] = l->items[--l->n];
+		} else {
+			i++;
+		}
 }
 
 static int thaw_cgroup(const char *dir)
@@ -158,35 +176,76 @@ static int thaw_cgroup(const char *dir)
 }
 
 /*
- * A cgroup whose deadline passed is thawed but kept: should stillfs have
- * frozen it again in a race with the deadline, the end of the pipe still
- * thaws it. Only a forget drops it.
+ * FITHAW through the descriptor opened when stillfs named the filesystem, or
+ * through its path if that open failed: looking a path up reads, and reading
+ * works on a frozen filesystem.
  */
-static void thaw_due(struct guard_state *s, int64_t now)
+static int thaw_fs(const struct watch *w)
 {
-	for (size_t i = 0; i < s->cgroups.n; i++) {
-		struct watch *w = &s->cgroups.items[i];
+	_cleanup_close_ int own = -1;
+	int fd = w->fd;
+
+	if (fd < 0) {
+		own = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+		if (own < 0)
+			return -errno;
+		fd = own;
+	}
+	/* EINVAL: it was not frozen (any more) */
+	if (ioctl(fd, FITHAW, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * A cgroup or filesystem whose deadline passed is thawed but kept: should
+ * stillfs have frozen it again in a race with the deadline, the end of the
+ * pipe still thaws it. Only a forget drops it.
+ */
+static void thaw_due_in(struct watch_list *l, int (*thaw)(const struct watch *w), int64_t now)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct watch *w = &l->items[i];
 
 		if (!w->expired && w->ns <= now) {
-			thaw_cgroup(w->path);
+			thaw(w);
 			w->expired = true;
 		}
 	}
 }
 
+static int thaw_cgroup_watch(const struct watch *w)
+{
+	return thaw_cgroup(w->path);
+}
+
+/* Filesystems first: they froze after the cgroups, and thaw in the reverse order. */
+static void thaw_due(struct guard_state *s, int64_t now)
+{
+	thaw_due_in(&s->filesystems, thaw_fs, now);
+	thaw_due_in(&s->cgroups, thaw_cgroup_watch, now);
+}
+
 static void thaw_all(struct guard_state *s)
 {
+	for (size_t i = 0; i < s->filesystems.n; i++)
+		thaw_fs(&s->filesystems.items[i]);
 	for (size_t i = 0; i < s->cgroups.n; i++)
 		thaw_cgroup(s->cgroups.items[i].path);
 }
 
+static int64_t next_deadline_in(const struct watch_list *l, int64_t next)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!l->items[i].expired && l->items[i].ns < next)
+			next = l->items[i].ns;
+	return next;
+}
+
 static int next_deadline_ms(const struct guard_state *s, int64_t now)
 {
-	int64_t next = INT64_MAX;
+	int64_t next = next_deadline_in(&s->filesystems, next_deadline_in(&s->cgroups, INT64_MAX));
 
-	for (size_t i = 0; i < s->cgroups.n; i++)
-		if (!s->cgroups.items[i].expired && s->cgroups.items[i].ns < next)
-			next = s->cgroups.items[i].ns;
 	return next == INT64_MAX ? -1 : ms_until(next, now);
 }
 
@@ -290,6 +349,7 @@ static void run_hooks(struct guard_state *s)
 _noreturn_ static void guard_exit(struct guard_state *s, int status)
 {
 	watch_list_free(&s->cgroups);
+	watch_list_free(&s->filesystems);
 	watch_list_free(&s->hooks);
 	/* never exit(): that would run stillfs's atexit handlers and flush its stdio */
 	_exit(status);
@@ -332,19 +392,25 @@ static void handle_line(struct guard_state *s, char *line)
 		guard_exit(s, 0);
 	} else if (streq(line, "forget")) {
 		watch_list_clear(&s->cgroups);
+		watch_list_clear(&s->filesystems);
 		watch_list_clear(&s->hooks);
 	} else if ((arg = startswith(line, "forget-cgroup ")) && arg[0] == '/') {
-		for (size_t i = 0; i < s->cgroups.n;)
-			if (streq(s->cgroups.items[i].path, arg))
-				watch_list_remove(&s->cgroups, i);
-			else
-				i++;
+		watch_list_forget(&s->cgroups, arg);
+	} else if ((arg = startswith(line, "forget-fs ")) && arg[0] == '/') {
+		watch_list_forget(&s->filesystems, arg);
 	} else if ((arg = startswith(line, "cgroup ")) && parse_ns(arg, &ns, &path) == 0 &&
 		   path[0] == '/') {
-		watch_list_add(&s->cgroups, path, ns);
+		watch_list_add(&s->cgroups, path, ns, -1);
+	} else if ((arg = startswith(line, "fs ")) && parse_ns(arg, &ns, &path) == 0 &&
+		   path[0] == '/') {
+		/* opened now, while stillfs has not frozen it yet (or only just) */
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+
+		if (watch_list_add(&s->filesystems, path, ns, fd) < 0 && fd >= 0)
+			close(fd);
 	} else if ((arg = startswith(line, "hook ")) && parse_ns(arg, &ns, &path) == 0 &&
 		   path[0] == '/') {
-		watch_list_add(&s->hooks, path, ns);
+		watch_list_add(&s->hooks, path, ns, -1);
 	}
 	/* anything else is a bug in stillfs; ignoring it is safer than dying */
 }
@@ -593,6 +659,30 @@ int guard_watch_cgroup(struct guard *g, const char *cgroup_dir, int64_t deadline
 	if (r < 0)
 		return r;
 	return guard_sendf(g, "cgroup %" PRId64 " %s\n", deadline_ns, cgroup_dir);
+}
+
+int guard_watch_fs(struct guard *g, const char *mount_point, int64_t deadline_ns)
+{
+	int r;
+
+	if (!g || deadline_ns < 0)
+		return -EINVAL;
+	r = check_path(mount_point);
+	if (r < 0)
+		return r;
+	return guard_sendf(g, "fs %" PRId64 " %s\n", deadline_ns, mount_point);
+}
+
+int guard_forget_fs(struct guard *g, const char *mount_point)
+{
+	int r;
+
+	if (!g)
+		return -EINVAL;
+	r = check_path(mount_point);
+	if (r < 0)
+		return r;
+	return guard_sendf(g, "forget-fs %s\n", mount_point);
 }
 
 int guard_watch_hook(struct guard *g, const char *hook_path, int64_t timeout_ns)

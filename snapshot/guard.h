@@ -6,11 +6,13 @@
  * guard_start() forks a process in its own session, connected to stillfs by a
  * pipe. stillfs tells it what it froze and until when:
  *   - a cgroup: the guard thaws it at its deadline, whatever stillfs does;
+ *   - a filesystem (--freeze-fs): the same, with FITHAW;
  *   - a hook writer whose freeze started: if stillfs dies before it says the
  *     thaw is done, the guard runs `HOOK thaw` (killed at its deadline).
  * If the pipe closes without guard_release() (stillfs was killed), the guard
- * thaws every cgroup at once and runs the hooks' thaw, then exits. It writes
- * to nothing but cgroup.freeze files and never touches a held filesystem.
+ * thaws every filesystem and cgroup at once and runs the hooks' thaw, then
+ * exits. It writes to nothing but cgroup.freeze files and never writes to a
+ * held filesystem.
  */
 #pragma once
 
@@ -29,6 +31,15 @@ int guard_start(struct guard **ret);
  * or -errno.
  */
 int guard_watch_cgroup(struct guard *g, const char *cgroup_dir, int64_t deadline_ns);
+
+/*
+ * Tells the guard to thaw the filesystem mounted at mount_point (FITHAW) at
+ * deadline_ns; the guard opens it at once, so call this before freezing it.
+ */
+int guard_watch_fs(struct guard *g, const char *mount_point, int64_t deadline_ns);
+
+/* stillfs thawed this filesystem itself: the guard forgets it. */
+int guard_forget_fs(struct guard *g, const char *mount_point);
 
 /* Tells the guard to run `hook thaw` (for at most timeout_ns) if stillfs dies. */
 int guard_watch_hook(struct guard *g, const char *hook_path, int64_t timeout_ns);

@@ -38,6 +38,7 @@ int snapshot_plan_new(char *const *volumes, size_t n_volumes,
 
 	p->lock_timeout_ns = or_default(o->lock_timeout_ns, SNAPSHOT_DEFAULT_LOCK_TIMEOUT_NS);
 	p->strict = o->strict;
+	p->freeze_fs = o->freeze_fs;
 	p->note = o->note;
 	p->userdata = o->userdata;
 	r = snapshot_volumes_resolve(volumes, n_volumes, &o->volumes, &p->volumes, eb);

@@ -51,6 +51,7 @@ struct snapshot_plan {
 	int64_t post_timeout_ns;
 	int64_t lock_timeout_ns;
 	bool strict;
+	bool freeze_fs;
 	snapshot_note_fn note;
 	void *userdata;
 };

@@ -61,6 +61,11 @@ struct snapshot_provider {
 	 */
 	const char *snapshot_suffix;
 	/*
+	 * Takes its snapshot without writing to the volume's filesystem, so
+	 * that --freeze-fs may freeze that filesystem while it does.
+	 */
+	bool freezable;
+	/*
 	 * Checks that `path` (canonical) can be protected and fills the volume's
 	 * storage root and origin identity. Returns 0, -EMEDIUMTYPE when this
 	 * provider does not handle the path, or -errno.
@@ -136,6 +141,8 @@ struct snapshot_create_options {
 	struct snapshot_volume_options volumes;
 	int64_t lock_timeout_ns;      /* copy: wait for a changing file's lock; default 10 s */
 	bool strict;                  /* copy: fail when a file kept changing */
+	bool freeze_fs;               /* copy: freeze the volumes' filesystems for the
+					 second pass (FIFREEZE) */
 	snapshot_note_fn note;        /* told of skipped writers and the like; may be NULL */
 	void *userdata;
 };

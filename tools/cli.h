@@ -64,6 +64,8 @@ void note_stderr(void *userdata, int error, const char *msg);
 void json_string(FILE *f, const char *s);
 /* The same for `len` bytes that need not end in NUL. */
 void json_string_n(FILE *f, const char *s, size_t len);
+/* A JSON array of strings. */
+void json_strings(FILE *f, char *const *list, size_t n);
 /* Writes ,"name":"value" (value may be NULL: null). */
 void json_field(FILE *f, const char *name, const char *value);
 

@@ -56,6 +56,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		OPT_STORAGE,
 		OPT_LOCK_TIMEOUT,
 		OPT_STRICT,
+		OPT_FREEZE_FS,
 	};
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
@@ -75,6 +76,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		{ "storage", required_argument, NULL, OPT_STORAGE },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "strict", no_argument, NULL, OPT_STRICT },
+		{ "freeze-fs", no_argument, NULL, OPT_FREEZE_FS },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -140,6 +142,9 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 			break;
 		case OPT_STRICT:
 			a->so.strict = true;
+			break;
+		case OPT_FREEZE_FS:
+			a->so.freeze_fs = true;
 			break;
 		case OPT_KEEP:
 		case OPT_VIEW:
@@ -277,13 +282,18 @@ const struct command command_create = {
 		"  3. the hold: the processes of each --hold cgroup are frozen with the cgroup v2\n"
 		"     freezer, the volumes' filesystems are synced, every snapshot is taken, the\n"
 		"     cgroups are thawed; no write of a held process is in flight meanwhile, so\n"
-		"     every volume shows the same instant\n"
+		"     every volume shows the same instant; with --freeze-fs the volumes'\n"
+		"     filesystems are then frozen too (FIFREEZE), and thawed before the cgroups.\n"
+		"     With either, copies are made in two passes: almost everything before the\n"
+		"     hold, then inside it only what changed since, so the hold stays short\n"
 		"  4. writers: 'thaw' (always, for every writer whose freeze started), then\n"
 		"     'post', or 'abort' when the set fails\n"
 		"  5. the set is marked 'complete', 'application'-consistent when every writer\n"
 		"     froze, else 'crash'-consistent\n"
 		"A guard process outlives stillfs: if stillfs dies or the hold overruns its\n"
-		"deadline, it thaws the cgroups and runs the thaw of hook writers. Nothing is\n"
+		"deadline, it thaws the filesystems and the cgroups and runs the thaw of hook\n"
+		"writers (only a kill of both stillfs and its guard can leave a filesystem\n"
+		"frozen; 'fsfreeze --unfreeze MOUNTPOINT' then thaws it). Nothing is\n"
 		"written to the catalog or logs while processes are held. On failure the\n"
 		"snapshots already taken are removed and the set is kept as 'failed' with the\n"
 		"reason.\n"
@@ -324,6 +334,13 @@ const struct command command_create = {
 		"                           that keeps changing (default 10)\n"
 		"      --strict             copy: fail the set when a file could not be copied\n"
 		"                           as of one instant (default: keep it and warn)\n"
+		"      --freeze-fs          copy: freeze each volume's filesystem (FIFREEZE) for\n"
+		"                           the second pass, so that no process at all writes\n"
+		"                           to it, held or not; the storage must be on another\n"
+		"                           filesystem, and the filesystems of /, the catalog\n"
+		"                           and the stillfs program are refused. Every process\n"
+		"                           that writes to a frozen filesystem waits; the\n"
+		"                           freeze ends within --hold-timeout\n"
 		"      --index              then record the set's manifests, as 'stillfs index'\n"
 		"                           does (the id is printed first; a failure to index\n"
 		"                           leaves the set complete and exits 1)\n"

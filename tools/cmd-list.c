@@ -106,12 +106,11 @@ static void json_set(FILE *f, struct catalog *c, const struct catalog_set *s)
 		fprintf(f, "%jd", (intmax_t)s->hold_ns);
 	else
 		fputs("null", f);
-	fprintf(f, ",\"holds\":[");
-	for (size_t i = 0; i < s->n_holds; i++) {
-		fputs(i ? "," : "", f);
-		json_string(f, s->holds[i]);
-	}
-	fprintf(f, "],\"writers\":[");
+	fprintf(f, ",\"holds\":");
+	json_strings(f, s->holds, s->n_holds);
+	fprintf(f, ",\"frozen_filesystems\":");
+	json_strings(f, s->frozen_fs, s->n_frozen_fs);
+	fprintf(f, ",\"writers\":[");
 	for (size_t i = 0; i < s->n_writers; i++) {
 		const struct catalog_writer *w = &s->writers[i];
 
@@ -248,9 +247,12 @@ static int run_show(struct cli *cli, int argc, char **argv)
 		printf("reason:     %s\n", s->reason);
 	printf("consistency: %s\n", s->consistency ? s->consistency : "(not recorded)");
 	if (s->hold_ns >= 0) {
-		printf("hold:       %.1f ms of", (double)s->hold_ns / 1e6);
+		printf("hold:       %.1f ms", (double)s->hold_ns / 1e6);
 		for (size_t i = 0; i < s->n_holds; i++)
-			printf(" %s", s->holds[i]);
+			printf("%s %s", i ? "" : " of", s->holds[i]);
+		for (size_t i = 0; i < s->n_frozen_fs; i++)
+			printf("%s %s", i ? "" : s->n_holds ? "; filesystems frozen:" : ", filesystems frozen:",
+			       s->frozen_fs[i]);
 		printf("\n");
 	}
 	for (size_t i = 0; i < s->n_writers; i++) {
@@ -329,7 +331,8 @@ const struct command command_show = {
 		"               entries, files, bytes, read_files, read_bytes, seconds, digest;\n"
 		"               inconsistent[] (path, what), empty when none),\n"
 		"               consistency, hold_ns,\n"
-		"               holds[], writers[] (name, path, kind, phases{PHASE: result,\n"
+		"               holds[] (cgroups), frozen_filesystems[] (mount points),\n"
+		"               writers[] (name, path, kind, phases{PHASE: result,\n"
 		"               message, duration_ns})\n"
 		"  -h, --help   show this help\n",
 };

@@ -43,3 +43,13 @@ void json_field(FILE *f, const char *name, const char *value)
 	fprintf(f, ",\"%s\":", name);
 	json_string(f, value);
 }
+
+void json_strings(FILE *f, char *const *list, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? "," : "", f);
+		json_string(f, list[i]);
+	}
+	fputc(']', f);
+}

@@ -20,50 +20,15 @@
 . "$(dirname "$0")/cgroup.sh"
 
 NSETS=5
-require_root
-require_cmd jq mkfs.ext4
-
+# shellcheck source=copy-twovol.sh
+. "$(dirname "$0")/copy-twovol.sh"
 cgroup_setup
-
-va=$(make_fs ext4 fa 256M)/data
-vb=$(make_fs ext4 fb 256M)/wal
-sto=$(make_fs ext4 sto 600M)/copies
-mkdir "$va" "$vb"
-# some bulk, so that the first pass has work to do
-mkdir "$va/bulk"
-for i in $(seq 1000); do echo "$i" >"$va/bulk/$i"; done
-head -c $((20 << 20)) /dev/urandom >"$va/bulk/big"
 
 cg=$CG_TOP/app
 mkdir "$cg"
 run_in_cgroup "$cg" "$STILLFS_TEST_TOOLS/twovol" --ready "$T/ready" --spin 2000 "$va/counter" "$vb/counter"
 twovol=$!
 wait_for 10 test -e "$T/ready"
-
-# counters ID: "A B" as the set's copies hold them
-counters() {
-	local json a b
-	json=$(stillfs show --json "$1") || fail "stillfs show --json $1"
-	a=$(cat "$(jq -er --arg p "$va" '.volumes[] | select(.path == $p) | .snapshot' <<<"$json")/counter") ||
-		fail "set $1: no counter on A"
-	b=$(cat "$(jq -er --arg p "$vb" '.volumes[] | select(.path == $p) | .snapshot' <<<"$json")/counter") ||
-		fail "set $1: no counter on B"
-	[[ $a =~ ^[0-9]{20}$ && $b =~ ^[0-9]{20}$ ]] || fail "set $1: counters '$a' and '$b' are not counts"
-	printf '%s %s\n' "$((10#$a))" "$((10#$b))"
-}
-
-# storage_clean: storage holds only copies of complete sets, no first pass
-storage_clean() {
-	local e id state
-	for e in "$sto"/*/*; do
-		[ -e "$e" ] || continue
-		case $e in *.first) fail "a first-pass copy is left: $e" ;; esac
-		id=$(basename "$e")
-		id=${id%%.*}
-		state=$(stillfs show --json "$id" 2>/dev/null | jq -r .state) || state=none
-		[ "$state" = complete ] || fail "storage holds $e of a set that is '$state'"
-	done
-}
 
 prev=0
 for i in $(seq "$NSETS"); do
@@ -72,14 +37,11 @@ for i in $(seq "$NSETS"); do
 	json=$(stillfs show --json "$id")
 	[ "$(jq -r '[.volumes[].provider] | unique | join(",")' <<<"$json")" = copy ] ||
 		fail "set $id was not made by the copy provider: $json"
-	read -r a b <<<"$(counters "$id")"
-	[ "$a" -eq "$b" ] || [ "$a" -eq $((b + 1)) ] ||
-		fail "held set $id shows A = $a, B = $b: the copies are not of one instant"
-	[ "$a" -gt "$prev" ] || fail "held set $id: the counter did not advance past $prev"
+	a=$(check_counters "$id" "$prev") || exit 1
 	prev=$a
 	cg_thawed "$cg" || fail "after held set $id the cgroup is still frozen"
 	storage_clean
-	log "held set $i ($id): A $a, B $b, hold $(jq -r .hold_ns <<<"$json") ns"
+	log "held set $i ($id): A $a, hold $(jq -r .hold_ns <<<"$json") ns"
 done
 kill -0 "$twovol" 2>/dev/null || fail "twovol stopped"
 

@@ -44,6 +44,11 @@ track_pid() { _pids+=("$1"); }
 _cleanup() {
 	local rc=$?
 	set +e
+	# a filesystem left frozen would keep its writers, and the unmount, waiting
+	local m
+	while read -r m; do
+		fsfreeze --unfreeze "$m" 2>/dev/null
+	done < <(awk -v t="$T" 'index($5, t) == 1 && $0 !~ / - fuse/ { print $5 }' /proc/self/mountinfo)
 	for p in "${_pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
@@ -51,7 +56,6 @@ _cleanup() {
 		timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
 	done
 	# innermost mounts first: FUSE views, then the filesystems beneath them
-	local m
 	for _ in 1 2 3; do
 		while read -r m; do
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
