@@ -1,7 +1,7 @@
 #!/bin/bash
 # shellcheck source-path=SCRIPTDIR
-# A PostgreSQL 15 server with its data directory and its WAL on two btrfs
-# subvolumes, busy with pgbench, its processes in a cgroup of their own. Sets
+# A PostgreSQL 15 server with its data directory and its WAL on two volumes,
+# busy with pgbench, its processes in a cgroup of their own. Sets
 # of both volumes taken with --hold on that cgroup and the postgresql writer
 # must each restore to a server that starts, recovers, and holds exactly
 # pgbench's invariant: sum(abalance) = sum(tbalance) = sum(bbalance) =
@@ -9,10 +9,17 @@
 # Without the hold, the two snapshots are milliseconds apart, and the data
 # directory can be ahead of the WAL that should describe it; a control set
 # made so on purpose must fail the same checks.
+#
+# The volumes are two btrfs subvolumes; with PG_PROVIDER=copy
+# (copy-postgres.sh), two directories on two separate ext4 filesystems,
+# copied by the copy provider into storage on a third ext4. There the second
+# set freezes the two filesystems (--freeze-fs) instead of holding the
+# cgroup, and the third does both.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=cgroup.sh
 . "$(dirname "$0")/cgroup.sh"
+PROVIDER=${PG_PROVIDER:-btrfs}
 
 NSETS=3
 PORT=5433      # the live server, on a socket in $T/sock
@@ -20,6 +27,8 @@ COPY_PORT=5434 # a server on a set's copy, in $T/sock2
 
 require_root
 require_cmd jq setpriv runuser
+[ "$PROVIDER" = btrfs ] || [ "$PROVIDER" = copy ] || fail "PG_PROVIDER must be btrfs or copy, not '$PROVIDER'"
+[ "$PROVIDER" != copy ] || require_cmd mkfs.ext4
 : "${STILLFS_SOURCE_ROOT:?STILLFS_SOURCE_ROOT must name the source tree}"
 pg_writer=$STILLFS_SOURCE_ROOT/tools/writers/postgresql
 [ -x "$pg_writer" ] || fail "$pg_writer is missing or not executable"
@@ -65,17 +74,33 @@ cgroup_setup
 
 # the postgres user must reach its directories beneath $T
 chmod 0711 "$T"
-T_REAL=$(realpath "$T")
 
-fs=$(make_btrfs fs 4G)
-data=$fs/data
-wal=$fs/wal
-make_subvolume "$data"
-make_subvolume "$wal"
+# the options of every stillfs create
+provider=()
+if [ "$PROVIDER" = copy ]; then
+	# directories, not the roots, which hold lost+found (initdb wants an
+	# empty directory)
+	data=$(make_fs ext4 fsd 2G)/data
+	wal=$(make_fs ext4 fsw 2G)/wal
+	mkdir "$data" "$wal"
+	storage=$(make_fs ext4 sto 4G)/copies
+	provider=(--provider copy --storage "$storage")
+	# the copies restored from the sets
+	work=$(make_fs ext4 work 4G)
+else
+	fs=$(make_btrfs fs 4G)
+	data=$fs/data
+	wal=$fs/wal
+	make_subvolume "$data"
+	make_subvolume "$wal"
+	# the copies restored from the sets
+	work=$(make_btrfs work 4G)
+fi
 chown postgres:postgres "$data" "$wal"
 chmod 0700 "$data" "$wal"
-# the copies restored from the sets
-work=$(make_btrfs work 4G)
+# the volumes' paths as the catalog records them
+data_real=$(realpath "$data")
+wal_real=$(realpath "$wal")
 mkdir -m 0700 "$T/sock" "$T/sock2" "$T/log"
 chown postgres:postgres "$T/sock" "$T/sock2" "$T/log" "$work"
 mkdir "$T/writers.d" # no writer of this machine takes part
@@ -142,7 +167,20 @@ ids=()
 for i in $(seq "$NSETS"); do
 	sleep 3
 	kill -0 "$bench_pid" 2>/dev/null || fail "pgbench stopped before set $i: $(tail -n 5 "$T/log/pgbench.log")"
-	id=$(create_set --label "pg-$i" --writers-dir "$T/writers.d" --hold "$cg" \
+	# how the set holds the server: its cgroup, its filesystems, or both
+	hold=(--hold "$cg")
+	held_cgroups=("$cg")
+	frozen=()
+	if [ "$PROVIDER" = copy ] && [ "$i" -ge 2 ]; then
+		frozen=("$(dirname "$wal_real")" "$(dirname "$data_real")")
+		hold=(--freeze-fs)
+		held_cgroups=()
+		if [ "$i" -ge 3 ]; then
+			hold+=(--hold "$cg")
+			held_cgroups=("$cg")
+		fi
+	fi
+	id=$(create_set --label "pg-$i" "${provider[@]}" --writers-dir "$T/writers.d" "${hold[@]}" \
 		--writer "$pg_writer" "$wal" "$data") || fail "stillfs create of set $i failed"
 	[ -n "$id" ] || fail "stillfs create printed no id for set $i"
 	ids+=("$id")
@@ -153,8 +191,14 @@ for i in $(seq "$NSETS"); do
 		fail "set $id is not application-consistent: $json"
 	jq -e '.hold_ns | type == "number" and . > 0' <<<"$json" >/dev/null ||
 		fail "set $id: no hold was recorded: $json"
-	jq -e --arg c "$cg" '.holds == [$c]' <<<"$json" >/dev/null ||
-		fail "set $id: the hold is not recorded as $cg: $json"
+	jq -e --args '.holds == $ARGS.positional' "${held_cgroups[@]}" <<<"$json" >/dev/null ||
+		fail "set $id: the held cgroups are not recorded as (${held_cgroups[*]}): $json"
+	jq -e --args '.frozen_filesystems == $ARGS.positional' "${frozen[@]}" <<<"$json" >/dev/null ||
+		fail "set $id: the frozen filesystems are not recorded as (${frozen[*]}): $json"
+	jq -e --arg p "$PROVIDER" '[.volumes[].provider] == [$p, $p]' <<<"$json" >/dev/null ||
+		fail "set $id: the volumes were not made by the $PROVIDER provider: $json"
+	jq -e '[.volumes[].inconsistent | length] == [0, 0]' <<<"$json" >/dev/null ||
+		fail "set $id: files kept changing while copied, in a hold: $json"
 	w=$(jq -c '.writers[] | select(.name == "postgresql")' <<<"$json")
 	[ -n "$w" ] || fail "set $id: no writer named postgresql: $json"
 	[ "$(jq -r .kind <<<"$w")" = hook ] || fail "set $id: the postgresql writer is not a hook: $w"
@@ -164,7 +208,7 @@ for i in $(seq "$NSETS"); do
 	done
 	[[ $(jq -r .phases.prepare.message <<<"$w") == "CHECKPOINT done in "* ]] ||
 		fail "set $id: the prepare did not checkpoint: $w"
-	log "set $id: hold $(jq -r '.hold_ns / 1e6' <<<"$json") ms; prepare: $(jq -r .phases.prepare.message <<<"$w")"
+	log "set $id (${hold[*]}): hold $(jq -r '.hold_ns / 1e6' <<<"$json") ms; prepare: $(jq -r .phases.prepare.message <<<"$w")"
 	# the hold ended: the server goes on
 	grep -qx 'frozen 0' "$cg/cgroup.events" || fail "set $id: $cg is still frozen"
 done
@@ -177,10 +221,10 @@ live "$PGBIN/psql" -X -q -c 'SELECT 1' bench >/dev/null || fail "the live server
 # a set of one instant from one that is not. (A data directory taken 2 s
 # after its WAL, with no checkpoint between, passed them in trials: the gap
 # is made a checkpoint wide so that the control is certain.)
-cid_wal=$(create_set --label control-wal --writers-dir "$T/writers.d" "$wal") ||
+cid_wal=$(create_set --label control-wal "${provider[@]}" --writers-dir "$T/writers.d" "$wal") ||
 	fail "stillfs create of the control's WAL failed"
 live "$PGBIN/psql" -X -q -c CHECKPOINT bench >/dev/null || fail "CHECKPOINT on the live server failed"
-cid_data=$(create_set --label control-data --writers-dir "$T/writers.d" "$data") ||
+cid_data=$(create_set --label control-data "${provider[@]}" --writers-dir "$T/writers.d" "$data") ||
 	fail "stillfs create of the control's data failed"
 kill -0 "$bench_pid" 2>/dev/null || fail "pgbench stopped during the control: $(tail -n 5 "$T/log/pgbench.log")"
 
@@ -202,8 +246,8 @@ volume_dir() {
 # WAL of WAL_SET out of the view into COPY/data and COPY/wal, ready to start.
 restore() {
 	local copy=$1 d w
-	d=$(volume_dir "$2" "$T_REAL/fs/data") || exit 1
-	w=$(volume_dir "$3" "$T_REAL/fs/wal") || exit 1
+	d=$(volume_dir "$2" "$data_real") || exit 1
+	w=$(volume_dir "$3" "$wal_real") || exit 1
 	mkdir -m 0700 "$copy"
 	cp -a "$d" "$copy/data" || fail "set $2: cp -a of the data directory out of the view failed"
 	cp -a "$w" "$copy/wal" || fail "set $3: cp -a of the WAL out of the view failed"
