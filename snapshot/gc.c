@@ -22,21 +22,6 @@ static void notef(snapshot_note_fn note, void *userdata, int error, const char *
 	note(userdata, error, msg);
 }
 
-/* Whether a set owns the storage entry at `path`: as its snapshot, or as a copy's container. */
-static int snapshot_owned(struct catalog *c, const char *path, bool *ret)
-{
-	_cleanup_free_ char *tree = NULL;
-	const struct snapshot_provider *copy = snapshot_provider_find("copy");
-	int r;
-
-	r = catalog_snapshot_owned(c, path, ret);
-	if (r < 0 || *ret)
-		return r;
-	if (asprintf(&tree, "%s%s", path, copy->snapshot_suffix) < 0)
-		return -ENOMEM;
-	return catalog_snapshot_owned(c, tree, ret);
-}
-
 /*
  * Removes snapshots in one storage directory that no set owns. Ownership is
  * read afresh for each entry after it is seen on disk: a create records the
@@ -65,7 +50,7 @@ static int sweep_storage(struct catalog *c, const char *storage, snapshot_note_f
 			first = first ?: -ENOMEM;
 			break;
 		}
-		r = snapshot_owned(c, path, &owned);
+		r = snapshot_provider_owned(c, path, &owned);
 		if (r < 0) {
 			first = first ?: r;
 			break;

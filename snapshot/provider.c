@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The registry of providers. A new provider is a new file and one line here. */
+#include <stdio.h>
+
 #include "snapshot-internal.h"
 
 /* in the order they are tried: the first that accepts a volume protects it */
@@ -40,6 +42,22 @@ int snapshot_provider_probe(const char *path, const struct snapshot_volume_optio
 		}
 		if (r != -EMEDIUMTYPE)
 			return r;
+	}
+	return r;
+}
+
+int snapshot_provider_owned(struct catalog *c, const char *path, bool *ret)
+{
+	int r = catalog_snapshot_owned(c, path, ret);
+
+	for (size_t i = 0; i < ARRAY_SIZE(providers) && r == 0 && !*ret; i++) {
+		_cleanup_free_ char *snapshot = NULL;
+
+		if (!providers[i]->snapshot_suffix)
+			continue;
+		if (asprintf(&snapshot, "%s%s", path, providers[i]->snapshot_suffix) < 0)
+			return -ENOMEM;
+		r = catalog_snapshot_owned(c, snapshot, ret);
 	}
 	return r;
 }

@@ -32,6 +32,11 @@ int storage_dir_claim(const char *path, struct errbuf *eb);
 
 /* Removes a leftover in storage with whichever provider recognises it as its own. */
 int snapshot_provider_remove_orphan(const char *path, struct errbuf *eb);
+/*
+ * Whether a set owns the storage entry at `path`: as its snapshot, or as the
+ * container a provider keeps its snapshot in (path + its snapshot suffix).
+ */
+int snapshot_provider_owned(struct catalog *c, const char *path, bool *ret);
 
 #include "hold.h"
 #include "writer.h"
