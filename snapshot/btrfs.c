@@ -123,8 +123,8 @@ static int btrfs_prepare_storage(const char *storage, struct errbuf *eb)
 	return ensure_private_dir(storage, false, eb);
 }
 
-static int btrfs_take(const struct snapshot_volume *v, const char *dest, char **ret_uuid,
-		      struct errbuf *eb)
+static int btrfs_take(const struct snapshot_volume *v, const struct snapshot_take *t,
+		      const char *dest, char **ret_uuid, struct errbuf *eb)
 {
 	struct btrfs_util_subvolume_info info;
 	enum btrfs_util_error e;

@@ -249,27 +249,33 @@ static char *container_of(const char *snapshot)
 	return strndup(snapshot, n - t);
 }
 
+struct problem_target {
+	const struct snapshot_volume *v;
+	const struct snapshot_take *t;
+};
+
 static void tell_problem(void *userdata, const char *path, const char *what)
 {
-	const struct snapshot_volume *v = userdata;
+	const struct problem_target *p = userdata;
 
-	if (v->problem)
-		v->problem(v->problem_data, v, path, what);
+	if (p->t->problem)
+		p->t->problem(p->t->problem_data, p->v, path, what);
 }
 
-static int copy_take(const struct snapshot_volume *v, const char *dest, char **ret_uuid,
-		     struct errbuf *eb)
+static int copy_take(const struct snapshot_volume *v, const struct snapshot_take *t,
+		     const char *dest, char **ret_uuid, struct errbuf *eb)
 {
+	struct problem_target target = { v, t };
 	_cleanup_free_ char *container = container_of(dest);
 	_cleanup_close_ int cfd = -1, tfd = -1, src = -1, base = -1;
 	_cleanup_inomap_writer_ struct inomap_writer *map = NULL;
 	_cleanup_inomap_ struct inomap *base_map = NULL;
 	struct copy_stats stats;
 	struct copy_options o = {
-		.lock_timeout_ns = v->lock_timeout_ns,
-		.deadline_ns = v->deadline_ns,
+		.lock_timeout_ns = t->lock_timeout_ns,
+		.deadline_ns = t->deadline_ns,
 		.problem = tell_problem,
-		.userdata = (void *)v,
+		.userdata = &target,
 	};
 	char uuid[37];
 	int r;
@@ -293,9 +299,9 @@ static int copy_take(const struct snapshot_volume *v, const char *dest, char **r
 	src = open(v->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0 || src < 0)
 		return errbuf_set(eb, -errno, "cannot open '%s'", tfd < 0 ? dest : v->path);
-	if (v->base) {
-		base = open(v->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (base < 0 || inomap_open_beside(v->base, &base_map) < 0) {
+	if (t->base) {
+		base = open(t->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (base < 0 || inomap_open_beside(t->base, &base_map) < 0) {
 			/* then every file is copied: slower, never wrong */
 			closep(&base);
 			base = -1;
@@ -315,7 +321,7 @@ static int copy_take(const struct snapshot_volume *v, const char *dest, char **r
 	}
 	if (r < 0)
 		return r;
-	if (v->strict && stats.inconsistent > 0)
+	if (t->strict && stats.inconsistent > 0)
 		return errbuf_setx(eb, -EAGAIN,
 				   "%ju file%s of '%s' could not be copied as of one instant "
 				   "(--strict)",

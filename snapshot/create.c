@@ -24,6 +24,7 @@ struct run {
 	struct snapshot_plan *p;
 	struct catalog_set *set;
 	char **storages;
+	char **bases; /* per volume: the copy to share unchanged files with, or NULL */
 	struct fsfreeze_fs *freeze; /* --freeze-fs: the filesystems to freeze */
 	size_t n_freeze;
 	struct writer_env env;
@@ -305,19 +306,19 @@ static int find_bases(struct run *run)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < run->p->n_volumes; i++) {
-		struct snapshot_volume *v = &run->p->volumes[i];
+		const struct snapshot_volume *v = &run->p->volumes[i];
 
 		if (!v->provider->snapshot_suffix)
 			continue;
-		for (size_t k = n; k-- > 0 && !v->base;) {
+		for (size_t k = n; k-- > 0 && !run->bases[i];) {
 			for (size_t j = 0; j < sets[k]->n_volumes; j++) {
 				const struct catalog_volume *cv = &sets[k]->volumes[j];
 
 				if (cv->snapshot && streq(cv->path, v->path) &&
 				    streq(cv->provider, v->provider->name) &&
 				    streq(cv->storage, run->storages[i])) {
-					v->base = strdup(cv->snapshot);
-					if (!v->base)
+					run->bases[i] = strdup(cv->snapshot);
+					if (!run->bases[i])
 						r = -ENOMEM;
 					break;
 				}
@@ -382,10 +383,9 @@ static int first_passes(struct run *run, char **firsts)
 	struct snapshot_plan *p = run->p;
 
 	for (size_t i = 0; i < p->n_volumes; i++) {
-		struct snapshot_volume *v = &p->volumes[i];
-		void (*problem)(void *, const struct snapshot_volume *, const char *,
-				const char *) = v->problem;
-		int64_t lock_timeout = v->lock_timeout_ns;
+		const struct snapshot_volume *v = &p->volumes[i];
+		/* files that change now are copied again in the hold: no waiting, no reports */
+		struct snapshot_take t = { .base = run->bases[i] };
 		char *uuid = NULL;
 		int r;
 
@@ -396,19 +396,13 @@ static int first_passes(struct run *run, char **firsts)
 			firsts[i] = NULL;
 			return -ENOMEM;
 		}
-		/* files that change now are copied again in the hold: no waiting, no reports */
-		v->problem = NULL;
-		v->lock_timeout_ns = 0;
-		v->deadline_ns = 0;
-		r = v->provider->take(v, firsts[i], &uuid, run->eb);
-		v->problem = problem;
-		v->lock_timeout_ns = lock_timeout;
+		r = v->provider->take(v, &t, firsts[i], &uuid, run->eb);
 		free(uuid);
 		if (r < 0)
 			return fail(run, r, "%s", run->eb->msg);
-		free(v->base);
-		v->base = strdup(firsts[i]);
-		if (!v->base)
+		free(run->bases[i]);
+		run->bases[i] = strdup(firsts[i]);
+		if (!run->bases[i])
 			return -ENOMEM;
 	}
 	return 0;
@@ -500,9 +494,17 @@ static int take_snapshots(struct run *run, char **uuids)
 		if (p->volumes[i].provider->sync && fds[i] >= 0)
 			p->volumes[i].provider->sync(&p->volumes[i], fds[i]);
 	for (size_t i = 0; i < p->n_volumes; i++) {
-		/* a copy made inside the hold must end with it */
-		p->volumes[i].deadline_ns = held ? deadline : 0;
-		r = p->volumes[i].provider->take(&p->volumes[i], run->set->volumes[i].snapshot,
+		struct snapshot_take t = {
+			.base = run->bases[i],
+			.lock_timeout_ns = p->lock_timeout_ns,
+			/* a copy made inside the hold must end with it */
+			.deadline_ns = held ? deadline : 0,
+			.strict = p->strict,
+			.problem = collect_problem,
+			.problem_data = run,
+		};
+
+		r = p->volumes[i].provider->take(&p->volumes[i], &t, run->set->volumes[i].snapshot,
 						 &uuids[i], run->eb);
 		if (r < 0) {
 			fail(run, r, "%s", run->eb->msg);
@@ -593,7 +595,8 @@ int snapshot_set_create(struct catalog *c, struct snapshot_plan *p, struct catal
 	int r;
 
 	run.storages = calloc(p->n_volumes, sizeof(char *));
-	if (!specs || !run.storages) {
+	run.bases = calloc(p->n_volumes, sizeof(char *));
+	if (!specs || !run.storages || !run.bases) {
 		r = -ENOMEM;
 		goto free_storages;
 	}
@@ -615,12 +618,6 @@ int snapshot_set_create(struct catalog *c, struct snapshot_plan *p, struct catal
 	if (r < 0) {
 		errbuf_set(eb, r, "cannot read the earlier sets from the catalog");
 		goto free_storages;
-	}
-	for (size_t i = 0; i < p->n_volumes; i++) {
-		p->volumes[i].lock_timeout_ns = p->lock_timeout_ns;
-		p->volumes[i].strict = p->strict;
-		p->volumes[i].problem = collect_problem;
-		p->volumes[i].problem_data = &run;
 	}
 
 	/* an interrupt now would leave work for gc and writers half told; finish first */
@@ -671,8 +668,11 @@ out:
 	free_problems(&run);
 free_storages:
 	fsfreeze_fs_free(run.freeze, run.n_freeze);
-	for (size_t i = 0; run.storages && i < p->n_volumes; i++)
-		free(run.storages[i]);
+	for (size_t i = 0; i < p->n_volumes; i++) {
+		free(run.storages ? run.storages[i] : NULL);
+		free(run.bases ? run.bases[i] : NULL);
+	}
 	free(run.storages);
+	free(run.bases);
 	return r;
 }

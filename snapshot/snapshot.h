@@ -30,13 +30,15 @@ struct snapshot_volume {
 	char *storage_root;  /* where snapshots of this filesystem go; each catalog
 				uses its own directory beneath, named by its uuid */
 	char *origin_uuid;   /* the provider's identity of the volume; may be NULL */
+};
 
-	/* for the copy provider, filled by create */
-	char *base;              /* the previous set's copy of this volume, to share
-				    unchanged files with; NULL: none */
-	int64_t lock_timeout_ns; /* wait for a shared lock on a changing file */
-	int64_t deadline_ns;     /* CLOCK_MONOTONIC time the copy must end by; 0: none */
-	bool strict;             /* a file that kept changing fails the volume */
+/* How one snapshot is to be taken, as create decides for each set and pass. */
+struct snapshot_take {
+	const char *base;        /* copy: an earlier copy of the volume to share unchanged
+				    files with; NULL: none */
+	int64_t lock_timeout_ns; /* copy: wait for a shared lock on a changing file; 0: not */
+	int64_t deadline_ns;     /* CLOCK_MONOTONIC time the snapshot must end by; 0: none */
+	bool strict;             /* copy: a file that kept changing fails the volume */
 	/* told of each file that could not be copied as of one instant; may be NULL */
 	void (*problem)(void *data, const struct snapshot_volume *v, const char *path,
 			const char *what);
@@ -81,7 +83,8 @@ struct snapshot_provider {
 	 */
 	int (*sync)(const struct snapshot_volume *v, int fd);
 	/* Takes the snapshot of `v` at `dest`; returns its identity in *ret_uuid (free()). */
-	int (*take)(const struct snapshot_volume *v, const char *dest, char **ret_uuid,
+	int (*take)(const struct snapshot_volume *v, const struct snapshot_take *t,
+		    const char *dest, char **ret_uuid,
 		    struct errbuf *eb);
 	/*
 	 * Removes the snapshot of a catalog volume after checking it is the one

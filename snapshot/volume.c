@@ -17,7 +17,6 @@ void snapshot_volumes_free(struct snapshot_volume *v, size_t n)
 		free(v[i].name);
 		free(v[i].storage_root);
 		free(v[i].origin_uuid);
-		free(v[i].base);
 	}
 	free(v);
 }
