@@ -95,6 +95,12 @@ int rmtree_at(int dirfd, const char *name);
 
 /* open-beneath.c: opens `name` (one component) in `dirfd` without following
  * any symlink or entering another mount. Returns a descriptor or -errno
- * (-ELOOP: a symlink, or -ENOTDIR with O_DIRECTORY; -EXDEV: a mount point).
- * Needs openat2 (Linux 5.6). */
+ * (-ELOOP: a symlink, or -ENOTDIR with O_DIRECTORY; -EXDEV: a mount point,
+ * or a name of more than one component). Uses openat2 (Linux 5.6) and,
+ * where it is missing or filtered (ENOSYS), open_beneath_plain(). */
 int open_beneath(int dirfd, const char *name, int flags);
+
+/* The same without openat2: openat with O_NOFOLLOW, then the mount id of what
+ * was opened compared with dirfd's (statx, Linux 5.8; before, the device
+ * number, which does not tell a bind mount of the same filesystem). */
+int open_beneath_plain(int dirfd, const char *name, int flags);
