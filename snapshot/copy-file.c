@@ -219,6 +219,23 @@ static void times_of(const struct stat *st, struct timespec ts[2])
 	ts[1] = st->st_mtim;
 }
 
+int copy_xattrs_clear_fd(int fd)
+{
+	_cleanup_free_ char *names = NULL;
+	size_t size;
+	int r;
+
+	r = read_sized(&fd_xattr, &fd, NULL, &names, &size);
+	if (r == -EOPNOTSUPP || r == -ENOTSUP)
+		return 0;
+	if (r < 0)
+		return r;
+	for (size_t off = 0; off < size; off += strlen(names + off) + 1)
+		if (fremovexattr(fd, names + off) < 0 && errno != ENODATA)
+			return -errno;
+	return 0;
+}
+
 int copy_meta_fd(int in, int out, const struct stat *st)
 {
 	struct timespec ts[2];

@@ -39,6 +39,20 @@ struct copier {
 	size_t len, cap;
 };
 
+/* A name in a directory, with what readdir tells of it. */
+struct entry {
+	char *name;
+	ino_t ino;
+	unsigned char type; /* DT_*; DT_UNKNOWN where the filesystem does not say */
+};
+
+static void free_entries(struct entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
 static int path_push(struct copier *c, const char *name, size_t *saved)
 {
 	size_t n = strlen(name), need = c->len + n + 2;
@@ -88,22 +102,28 @@ static void problem(struct copier *c, const char *what)
 		c->o->problem(c->o->userdata, path_or_root(c), what);
 }
 
-/* Records the copy (`dirfd`/`name`, or `fd`) as a copy of the file `orig`. */
-static int record(struct copier *c, int fd, int dirfd, const char *name, const struct stat *orig)
+/* Records the copy's inode `copy_ino` as a copy of the file `orig`. */
+static int record_ino(struct copier *c, ino_t copy_ino, const struct stat *orig)
 {
-	struct inomap_record rec;
-	struct stat st;
-
-	if ((fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) < 0)
-		return fail(c, -errno, "inspect the copy of");
-	rec = (struct inomap_record){
-		.copy_ino = (uint64_t)st.st_ino,
+	struct inomap_record rec = {
+		.copy_ino = (uint64_t)copy_ino,
 		.ino = (uint64_t)orig->st_ino,
 		.ctime_sec = orig->st_ctim.tv_sec,
 		.ctime_nsec = (uint32_t)orig->st_ctim.tv_nsec,
 		.nlink = (uint32_t)orig->st_nlink,
 	};
+
 	return inomap_writer_add(c->map, &rec);
+}
+
+/* Records the copy (`dirfd`/`name`, or `fd`) as a copy of the file `orig`. */
+static int record(struct copier *c, int fd, int dirfd, const char *name, const struct stat *orig)
+{
+	struct stat st;
+
+	if ((fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) < 0)
+		return fail(c, -errno, "inspect the copy of");
+	return record_ino(c, st.st_ino, orig);
 }
 
 /* A later name of a file already copied: a hard link of that copy. 1 when done. */
@@ -165,6 +185,53 @@ static int link_base(struct copier *c, const struct stat *st, int base, int dst,
 static bool deadline_passed(const struct copier *c)
 {
 	return c->o->deadline_ns > 0 && time_mono_ns() > c->o->deadline_ns;
+}
+
+/*
+ * A refresh: whether the earlier copy of `name` in `dst` (`had`, as its
+ * directory listed it; NULL: none) still stands for the entry `st` of the
+ * volume. It does when it has the same type and its map gives the same
+ * inode, link count and ctime: any change of content, size, times, owner,
+ * mode or xattrs moves the ctime on. 1 when it is kept as it is (recorded
+ * again); 0 when there is nothing there now, or a directory to refresh in
+ * place; what was there and is not the same any more is removed first.
+ */
+static int refresh_existing(struct copier *c, int dst, const char *name, const struct stat *st,
+			    const struct entry *had)
+{
+	struct inomap_record buf;
+	const struct inomap_record *rec;
+	mode_t type;
+	ino_t ino;
+	bool same;
+	int r;
+
+	if (!had)
+		return 0;
+	if (had->type != DT_UNKNOWN) {
+		type = DTTOIF(had->type);
+		ino = had->ino;
+	} else {
+		struct stat cst;
+
+		if (fstatat(dst, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
+			return errno == ENOENT ? 0 : fail(c, -errno, "inspect the earlier copy of");
+		type = cst.st_mode & S_IFMT;
+		ino = cst.st_ino;
+	}
+	same = type == (st->st_mode & S_IFMT) && st->st_dev == c->src_dev;
+	if (same && S_ISDIR(st->st_mode))
+		return 0;
+	rec = same ? inomap_find(c->base_map, (uint64_t)ino, &buf) : NULL;
+	same = rec && rec->ino == (uint64_t)st->st_ino && rec->ctime_sec == st->st_ctim.tv_sec &&
+	       rec->ctime_nsec == (uint32_t)st->st_ctim.tv_nsec &&
+	       rec->nlink == (uint32_t)st->st_nlink;
+	if (same) {
+		c->stats->linked += S_ISREG(st->st_mode);
+		return record_ino(c, ino, st) ?: 1;
+	}
+	r = rmtree_at(dst, name);
+	return r < 0 ? fail(c, r, "remove the earlier copy of") : 0;
 }
 
 /* Takes shared locks of both kinds on the whole file, waiting until the deadline. */
@@ -360,11 +427,17 @@ static int copy_directory(struct copier *c, int src, int dst, int base, const ch
 		return fail(c, in, "open");
 	if (fstat(in, &st) < 0)
 		return fail(c, -errno, "inspect");
-	if (mkdirat(dst, name, 0700) < 0)
+	/* a refresh keeps the earlier copy of a directory, and refreshes its entries */
+	if (mkdirat(dst, name, 0700) < 0 && !(c->o->refresh && errno == EEXIST))
 		return fail(c, -errno, "create the copy of");
 	out = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (out < 0)
 		return fail(c, -errno, "open the copy of");
+	if (c->o->refresh) {
+		r = copy_xattrs_clear_fd(out);
+		if (r < 0)
+			return fail(c, r, "refresh the attributes of");
+	}
 	if (base >= 0)
 		base_child = openat(base, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	r = copy_children(c, in, out, base_child);
@@ -377,7 +450,17 @@ static int copy_directory(struct copier *c, int src, int dst, int base, const ch
 	return record(c, out, -1, NULL, &st);
 }
 
-static int copy_entry(struct copier *c, int src, int dst, int base, const char *name)
+/* A refresh: the entry is gone from the volume, so its earlier copy goes too. */
+static int refresh_gone(struct copier *c, int dst, const char *name)
+{
+	int r = rmtree_at(dst, name);
+
+	return r < 0 ? fail(c, r, "remove the earlier copy of") : 0;
+}
+
+/* Copies `name`; in a refresh, `had` is its earlier copy as listed (NULL: none). */
+static int copy_entry(struct copier *c, int src, int dst, int base, const char *name,
+		      const struct entry *had)
 {
 	for (int tries = 0; tries < RETYPE_TRIES; tries++) {
 		struct stat st;
@@ -385,8 +468,13 @@ static int copy_entry(struct copier *c, int src, int dst, int base, const char *
 
 		if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
-				return 0;
+				return c->o->refresh ? refresh_gone(c, dst, name) : 0;
 			return fail(c, -errno, "inspect");
+		}
+		if (c->o->refresh) {
+			r = refresh_existing(c, dst, name, &st, had);
+			if (r != 0)
+				return r < 0 ? r : 0;
 		}
 		r = link_earlier(c, &st, dst, name);
 		if (r != 0)
@@ -404,6 +492,7 @@ static int copy_entry(struct copier *c, int src, int dst, int base, const char *
 		if (r != -EAGAIN)
 			return r;
 		/* it changed type under us: start again with what is there now */
+		had = NULL;
 		r = rmtree_at(dst, name);
 		if (r < 0)
 			return fail(c, r, "remove the partial copy of");
@@ -411,11 +500,11 @@ static int copy_entry(struct copier *c, int src, int dst, int base, const char *
 	return fail(c, -EAGAIN, "copy (it keeps changing type)");
 }
 
-/* The names in a directory, read before any is copied so that no stream stays open. */
-static int list_names(int dfd, char ***ret, size_t *ret_n)
+/* The entries of a directory, read before any is copied so that no stream stays open. */
+static int list_entries(int dfd, struct entry **ret, size_t *ret_n)
 {
 	_cleanup_close_ int fd = dup(dfd);
-	char **names = NULL;
+	struct entry *e = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
@@ -431,17 +520,17 @@ static int list_names(int dfd, char ***ret, size_t *ret_n)
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
 		if (n == cap) {
-			char **grown = reallocarray(names, cap ? cap * 2 : 16, sizeof(*names));
+			struct entry *grown = reallocarray(e, cap ? cap * 2 : 16, sizeof(*e));
 
 			if (!grown) {
 				r = -ENOMEM;
 				break;
 			}
-			names = grown;
+			e = grown;
 			cap = cap ? cap * 2 : 16;
 		}
-		names[n] = strdup(de->d_name);
-		if (!names[n]) {
+		e[n] = (struct entry){ strdup(de->d_name), de->d_ino, de->d_type };
+		if (!e[n].name) {
 			r = -ENOMEM;
 			break;
 		}
@@ -451,45 +540,86 @@ static int list_names(int dfd, char ***ret, size_t *ret_n)
 		r = -errno;
 	closedir(d);
 	if (r < 0) {
-		for (size_t i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
+		free_entries(e, n);
 		return r;
 	}
-	*ret = names;
+	*ret = e;
 	*ret_n = n;
+	return 0;
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+/*
+ * A refresh: lists the earlier copy of a directory into *ret (sorted by
+ * name) and removes the copies of the entries that the volume's directory
+ * (`names`, sorted here too) no longer holds, before any is added.
+ */
+static int refresh_list(struct copier *c, int dst, struct entry *names, size_t n,
+			struct entry **ret, size_t *ret_n)
+{
+	struct entry *had = NULL;
+	size_t n_had = 0;
+	int r;
+
+	qsort(names, n, sizeof(*names), compare_entries);
+	r = list_entries(dst, &had, &n_had);
+	if (r < 0)
+		return fail(c, r, "list the earlier copy of");
+	qsort(had, n_had, sizeof(*had), compare_entries);
+	for (size_t i = 0; i < n_had && r == 0; i++)
+		if (!bsearch(&had[i], names, n, sizeof(*names), compare_entries)) {
+			size_t saved;
+
+			r = path_push(c, had[i].name, &saved);
+			if (r == 0) {
+				r = refresh_gone(c, dst, had[i].name);
+				path_pop(c, saved);
+			}
+		}
+	if (r < 0) {
+		free_entries(had, n_had);
+		return r;
+	}
+	*ret = had;
+	*ret_n = n_had;
 	return 0;
 }
 
 static int copy_children(struct copier *c, int src, int dst, int base)
 {
-	char **names = NULL;
-	size_t n = 0, i;
+	struct entry *names = NULL, *had = NULL;
+	size_t n = 0, n_had = 0, i;
 	int r;
 
-	r = list_names(src, &names, &n);
+	r = list_entries(src, &names, &n);
 	if (r < 0)
 		return fail(c, r, "list");
-	for (i = 0; i < n; i++) {
+	if (c->o->refresh)
+		r = refresh_list(c, dst, names, n, &had, &n_had);
+	for (i = 0; i < n && r == 0; i++) {
+		const struct entry *h = NULL;
 		size_t saved;
 
 		if (deadline_passed(c)) {
 			r = errbuf_setx(c->eb, -ETIME, "it was at '%s'", path_or_root(c));
 			break;
 		}
-		r = path_push(c, names[i], &saved);
+		r = path_push(c, names[i].name, &saved);
 		if (r < 0)
 			break;
 		if (++c->stats->entries == 100)
 			failpoint(c->o->deadline_ns ? "copy-midway-held" : "copy-midway");
-		r = copy_entry(c, src, dst, base, names[i]);
+		if (had)
+			h = bsearch(&names[i], had, n_had, sizeof(*had), compare_entries);
+		r = copy_entry(c, src, dst, base, names[i].name, h);
 		path_pop(c, saved);
-		if (r < 0)
-			break;
 	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_entries(names, n);
+	free_entries(had, n_had);
 	return r;
 }
 
@@ -517,6 +647,11 @@ int copy_tree(int src, int dst, int base, const struct inomap *base_map, struct 
 		return r;
 	stats->entries = 1;
 	r = copy_children(&c, src, dst, base);
+	if (r == 0 && o->refresh) {
+		r = copy_xattrs_clear_fd(dst);
+		if (r < 0)
+			fail(&c, r, "refresh the attributes of");
+	}
 	if (r == 0) {
 		r = copy_meta_fd(src, dst, &st);
 		if (r < 0)

@@ -262,26 +262,13 @@ static void tell_problem(void *userdata, const char *path, const char *what)
 		p->t->problem(p->t->problem_data, p->v, path, what);
 }
 
-static int copy_take(const struct snapshot_volume *v, const struct snapshot_take *t,
-		     const char *dest, char **ret_uuid, struct errbuf *eb)
+/* A new container for a copy of `v`, with its identity and an empty tree; its descriptor in *ret_cfd. */
+static int make_container(const char *container, const struct snapshot_volume *v, char uuid[37],
+			  int *ret_cfd, struct errbuf *eb)
 {
-	struct problem_target target = { v, t };
-	_cleanup_free_ char *container = container_of(dest);
-	_cleanup_close_ int cfd = -1, tfd = -1, src = -1, base = -1;
-	_cleanup_inomap_writer_ struct inomap_writer *map = NULL;
-	_cleanup_inomap_ struct inomap *base_map = NULL;
-	struct copy_stats stats;
-	struct copy_options o = {
-		.lock_timeout_ns = t->lock_timeout_ns,
-		.deadline_ns = t->deadline_ns,
-		.problem = tell_problem,
-		.userdata = &target,
-	};
-	char uuid[37];
+	_cleanup_close_ int cfd = -1;
 	int r;
 
-	if (!container)
-		return errbuf_setx(eb, -EINVAL, "'%s' is no copy's tree", dest);
 	r = make_uuid(uuid);
 	if (r < 0)
 		return errbuf_set(eb, r, "cannot make an identity");
@@ -294,19 +281,87 @@ static int copy_take(const struct snapshot_volume *v, const struct snapshot_take
 	if (r < 0)
 		return errbuf_set(eb, r, "cannot write the identity of '%s'", container);
 	if (mkdirat(cfd, INOMAP_TREE, 0700) < 0)
-		return errbuf_set(eb, -errno, "cannot create '%s'", dest);
+		return errbuf_set(eb, -errno, "cannot create '%s/" INOMAP_TREE "'", container);
+	*ret_cfd = TAKE_FD(cfd);
+	return 0;
+}
+
+/* The container of an earlier copy of `v` to refresh, after checking whose it is. */
+static int open_container(const char *container, const struct snapshot_volume *v, char uuid[37],
+			  int *ret_cfd, struct errbuf *eb)
+{
+	_cleanup_free_ char *volume = NULL;
+	int r, cfd;
+
+	r = read_identity(container, uuid, &volume);
+	if (r < 0)
+		return errbuf_set(eb, r, "cannot read the identity of '%s'", container);
+	if (!streq(volume, v->path))
+		return errbuf_setx(eb, -EPERM, "'%s' is a copy of '%s', not of '%s'", container,
+				   volume, v->path);
+	cfd = open(container, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cfd < 0)
+		return errbuf_set(eb, -errno, "cannot open '%s'", container);
+	*ret_cfd = cfd;
+	return 0;
+}
+
+/*
+ * The map that copy_tree() starts from: a refresh's own earlier map (which it
+ * cannot do without), or the base's, where unchanged files are linked from
+ * (without which every file is copied: slower, never wrong).
+ */
+static int open_start(const struct snapshot_take *t, int cfd, const char *container, int *ret_base,
+		      struct inomap **ret_map, struct errbuf *eb)
+{
+	int r;
+
+	if (t->refresh) {
+		r = inomap_open(cfd, INOMAP_FILE, ret_map);
+		return r < 0 ? errbuf_set(eb, r, "cannot read the inode map of '%s'", container) : 0;
+	}
+	if (!t->base)
+		return 0;
+	*ret_base = open(t->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*ret_base < 0 || inomap_open_beside(t->base, ret_map) < 0) {
+		closep(ret_base);
+		*ret_base = -1;
+	}
+	return 0;
+}
+
+static int copy_take(const struct snapshot_volume *v, const struct snapshot_take *t,
+		     const char *dest, char **ret_uuid, struct errbuf *eb)
+{
+	struct problem_target target = { v, t };
+	_cleanup_free_ char *container = container_of(dest);
+	_cleanup_close_ int cfd = -1, tfd = -1, src = -1, base = -1;
+	_cleanup_inomap_writer_ struct inomap_writer *map = NULL;
+	_cleanup_inomap_ struct inomap *base_map = NULL;
+	struct copy_stats stats;
+	struct copy_options o = {
+		.refresh = t->refresh,
+		.lock_timeout_ns = t->lock_timeout_ns,
+		.deadline_ns = t->deadline_ns,
+		.problem = tell_problem,
+		.userdata = &target,
+	};
+	char uuid[37];
+	int r;
+
+	if (!container)
+		return errbuf_setx(eb, -EINVAL, "'%s' is no copy's tree", dest);
+	r = t->refresh ? open_container(container, v, uuid, &cfd, eb)
+		       : make_container(container, v, uuid, &cfd, eb);
+	if (r < 0)
+		return r;
 	tfd = openat(cfd, INOMAP_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	src = open(v->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0 || src < 0)
 		return errbuf_set(eb, -errno, "cannot open '%s'", tfd < 0 ? dest : v->path);
-	if (t->base) {
-		base = open(t->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (base < 0 || inomap_open_beside(t->base, &base_map) < 0) {
-			/* then every file is copied: slower, never wrong */
-			closep(&base);
-			base = -1;
-		}
-	}
+	r = open_start(t, cfd, container, &base, &base_map, eb);
+	if (r < 0)
+		return r;
 	r = inomap_writer_new(&map);
 	if (r < 0)
 		return r;
@@ -404,6 +459,7 @@ const struct snapshot_provider snapshot_provider_copy = {
 	.name = "copy",
 	.snapshot_suffix = "/" INOMAP_TREE,
 	.freezable = true,
+	.refreshes = true,
 	.probe = copy_probe,
 	.prepare_storage = copy_prepare_storage,
 	/* copying reads what is in the page cache: nothing needs to reach the disk first */

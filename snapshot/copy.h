@@ -26,7 +26,7 @@ struct copy_stats {
 	uint64_t bytes;        /* their size */
 	uint64_t copied_bytes; /* bytes read and written */
 	uint64_t cloned;       /* files cloned (reflink) */
-	uint64_t linked;       /* files shared with the previous copy */
+	uint64_t linked;       /* files shared with the previous copy, or kept by a refresh */
 	uint64_t inconsistent; /* files that kept changing */
 };
 
@@ -34,6 +34,12 @@ struct copy_stats {
 typedef void (*copy_problem_fn)(void *userdata, const char *path, const char *what);
 
 struct copy_options {
+	/*
+	 * dst already holds a copy of src made by copy_tree(), mapped by
+	 * base_map: bring it up to date in place (copy what changed, remove
+	 * what is gone, keep the rest); base must be -1
+	 */
+	bool refresh;
 	/* how long to wait for a shared lock on a file that keeps changing */
 	int64_t lock_timeout_ns;
 	/* CLOCK_MONOTONIC time by which the copy must be done; 0: none */
@@ -48,8 +54,12 @@ struct copy_options {
  * (no symlink is followed, no other mount entered: a mount point is copied as
  * an empty directory). A regular file unchanged since the copy `base` (a tree
  * descriptor and its map; -1 and NULL: none), by inode, size, mtime and ctime,
- * is a hard link to the base's copy. Returns 0 or -errno with the path in *eb
- * (-ETIME when the deadline passed).
+ * is a hard link to the base's copy. With o->refresh, `dst` holds a copy of
+ * the same tree that copy_tree() made earlier and `base_map` is its map: what
+ * is unchanged by inode, link count, ctime (and for files size and mtime) is
+ * kept, what changed is copied again and what is gone removed, so the cost
+ * follows the change plus a stat of every entry. Returns 0 or -errno with the
+ * path in *eb (-ETIME when the deadline passed).
  */
 int copy_tree(int src, int dst, int base, const struct inomap *base_map, struct inomap_writer *map,
 	      const struct copy_options *o, struct copy_stats *stats, struct errbuf *eb);
@@ -73,6 +83,8 @@ int copy_data(int in, int out, off_t size, bool *reflink, bool *cloned, uint64_t
  * of the source (descriptor `in`, or entry `src_name` of `src_dirfd`).
  */
 int copy_meta_fd(int in, int out, const struct stat *st);
+/* Removes every extended attribute of `fd`. */
+int copy_xattrs_clear_fd(int fd);
 int copy_meta_at(int src_dirfd, const char *src_name, int dirfd, const char *name,
 		 const struct stat *st);
 

@@ -372,13 +372,13 @@ static int make_env(struct run *run)
 }
 
 /*
- * With a hold, a copy is made in two passes: almost everything first, outside
- * the hold, into a copy beside the set's own; then inside the hold only what
- * changed since is copied again, the rest linked from the first copy, which
- * is removed afterwards. The hold then lasts as long as the second pass. A
- * crash leaves the first copy as an orphan in storage, which gc removes.
+ * With a hold, a snapshot whose provider can refresh it is taken twice: first
+ * outside the hold, at its own place, then inside the hold refreshed, which
+ * copies again only what changed since. The hold then lasts as long as the
+ * refresh. The first take is recorded as the set's snapshot already, so a
+ * crash leaves nothing that gc would not remove with the set.
  */
-static int first_passes(struct run *run, char **firsts)
+static int first_passes(struct run *run, bool *taken)
 {
 	struct snapshot_plan *p = run->p;
 
@@ -389,40 +389,15 @@ static int first_passes(struct run *run, char **firsts)
 		char *uuid = NULL;
 		int r;
 
-		if (!v->provider->snapshot_suffix)
+		if (!v->provider->refreshes)
 			continue;
-		if (asprintf(&firsts[i], "%s/%s.%zu.first%s", run->storages[i], run->set->id, i,
-			     v->provider->snapshot_suffix) < 0) {
-			firsts[i] = NULL;
-			return -ENOMEM;
-		}
-		r = v->provider->take(v, &t, firsts[i], &uuid, run->eb);
+		r = v->provider->take(v, &t, run->set->volumes[i].snapshot, &uuid, run->eb);
 		free(uuid);
 		if (r < 0)
 			return fail(run, r, "%s", run->eb->msg);
-		free(run->bases[i]);
-		run->bases[i] = strdup(firsts[i]);
-		if (!run->bases[i])
-			return -ENOMEM;
+		taken[i] = true;
 	}
 	return 0;
-}
-
-static void remove_first_passes(struct run *run, char **firsts)
-{
-	for (size_t i = 0; i < run->p->n_volumes; i++) {
-		const struct snapshot_provider *prov = run->p->volumes[i].provider;
-		_cleanup_free_ char *container = NULL;
-		struct errbuf eb;
-
-		if (!firsts[i])
-			continue;
-		container = strndup(firsts[i], strlen(firsts[i]) - strlen(prov->snapshot_suffix));
-		if (container && prov->remove_orphan(container, &eb) < 0 && run->p->note)
-			run->p->note(run->p->userdata, -EIO, eb.msg);
-		free(firsts[i]);
-		firsts[i] = NULL;
-	}
 }
 
 /* Keeps the first failure: the reason a release failed, when nothing failed before. */
@@ -447,7 +422,7 @@ static int take_snapshots(struct run *run, char **uuids)
 {
 	struct snapshot_plan *p = run->p;
 	_cleanup_free_ int *fds = calloc(p->n_volumes, sizeof(int));
-	_cleanup_free_ char **firsts = calloc(p->n_volumes, sizeof(char *));
+	_cleanup_free_ bool *taken = calloc(p->n_volumes, sizeof(bool));
 	bool held = p->n_holds > 0 || run->n_freeze > 0;
 	struct hold *hold = NULL;
 	struct fsfreeze *freeze = NULL;
@@ -455,12 +430,12 @@ static int take_snapshots(struct run *run, char **uuids)
 	struct errbuf heb;
 	int r = 0;
 
-	if (!fds || !firsts)
+	if (!fds || !taken)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_volumes; i++)
 		fds[i] = open(p->volumes[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (held) {
-		r = first_passes(run, firsts);
+		r = first_passes(run, taken);
 		if (r < 0)
 			goto out;
 	}
@@ -495,7 +470,8 @@ static int take_snapshots(struct run *run, char **uuids)
 			p->volumes[i].provider->sync(&p->volumes[i], fds[i]);
 	for (size_t i = 0; i < p->n_volumes; i++) {
 		struct snapshot_take t = {
-			.base = run->bases[i],
+			.base = taken[i] ? NULL : run->bases[i],
+			.refresh = taken[i],
 			.lock_timeout_ns = p->lock_timeout_ns,
 			/* a copy made inside the hold must end with it */
 			.deadline_ns = held ? deadline : 0,
@@ -517,7 +493,6 @@ release:
 	r = release_failed(run, r, hold_end(hold, &heb), "the hold", heb.msg);
 	run->hold_ns = time_mono_ns() - start;
 out:
-	remove_first_passes(run, firsts);
 	for (size_t i = 0; i < p->n_volumes; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * --freeze-fs: freezing the filesystems of copy volumes (FIFREEZE) while the
- * second pass of their copies runs, so that nothing at all writes to them,
+ * refresh of their copies runs, so that nothing at all writes to them,
  * whoever the writer is. Private to snapshot/.
  *
  * A frozen filesystem blocks every process that writes to it, stillfs

@@ -39,6 +39,8 @@ struct snapshot_take {
 	int64_t lock_timeout_ns; /* copy: wait for a shared lock on a changing file; 0: not */
 	int64_t deadline_ns;     /* CLOCK_MONOTONIC time the snapshot must end by; 0: none */
 	bool strict;             /* copy: a file that kept changing fails the volume */
+	bool refresh;            /* dest holds a snapshot of the volume that take() made
+				    earlier: bring it up to date (providers that refreshes) */
 	/* told of each file that could not be copied as of one instant; may be NULL */
 	void (*problem)(void *data, const struct snapshot_volume *v, const char *path,
 			const char *what);
@@ -67,6 +69,12 @@ struct snapshot_provider {
 	 * that --freeze-fs may freeze that filesystem while it does.
 	 */
 	bool freezable;
+	/*
+	 * take() can bring its own earlier snapshot at dest up to date
+	 * (snapshot_take.refresh), so that a hold needs only a refresh of a
+	 * snapshot taken before it.
+	 */
+	bool refreshes;
 	/*
 	 * Checks that `path` (canonical) can be protected and fills the volume's
 	 * storage root and origin identity. Returns 0, -EMEDIUMTYPE when this
@@ -145,7 +153,7 @@ struct snapshot_create_options {
 	int64_t lock_timeout_ns;      /* copy: wait for a changing file's lock; default 10 s */
 	bool strict;                  /* copy: fail when a file kept changing */
 	bool freeze_fs;               /* copy: freeze the volumes' filesystems for the
-					 second pass (FIFREEZE) */
+					 refresh inside the hold (FIFREEZE) */
 	snapshot_note_fn note;        /* told of skipped writers and the like; may be NULL */
 	void *userdata;
 };

@@ -6,7 +6,7 @@
 #
 # - every set shows A = B or A = B + 1, the counters advance, both
 #   filesystems are recorded as frozen and are writable again afterwards, and
-#   no first-pass copy is left;
+#   the storage holds the copies of complete sets only;
 # - with --hold as well, the cgroup and the filesystems are recorded and
 #   released;
 # - refused, before anything is made: the storage on the volume's filesystem,

@@ -3,15 +3,15 @@
 # copy-hold: the hold with the copy provider. Two ext4 volumes (not btrfs, so
 # both are copied) and twovol counting in a test cgroup, writing each count to
 # volume A, then to volume B: at any instant A is B or B + 1. Sets of both
-# volumes are made with --hold on the cgroup, in two passes (everything
-# outside the hold, then inside it what changed since):
+# volumes are made with --hold on the cgroup: each copy is made before the
+# hold and refreshed inside it (what changed since copied again):
 #
 # - every held set shows A = B or A = B + 1, the counters advance, the cgroup
-#   is thawed after each, and no first-pass copy is left in storage;
-# - a create killed in its first pass (outside the hold) and one killed in its
-#   second pass (inside the hold, the cgroup frozen) leave the cgroup thawed
-#   within the hold's deadline, and gc removes what they left;
-# - a hold too short for the second pass fails the set with a clear reason,
+#   is thawed after each, and the storage holds complete sets' copies only;
+# - a create killed in its copy before the hold and one killed in its refresh
+#   (inside the hold, the cgroup frozen) leave the cgroup thawed within the
+#   hold's deadline, and gc removes what they left;
+# - a hold too short for the refresh fails the set with a clear reason,
 #   thawed, its copies removed.
 
 # shellcheck source=lib.sh
@@ -61,22 +61,26 @@ killed_create() {
 killed_create copy-midway
 killed_create copy-midway-held
 
-# a hold too short for the second pass: the set fails, thawed, nothing kept.
-# The second pass looks at every entry (30,000 more here), which takes far
-# longer than 0.1 s, while freezing one process takes a few milliseconds.
-python3 - "$va/many" <<'EOF' || fail "cannot make the many files"
+# a hold too short for the refresh: the set fails, thawed, nothing kept.
+# The refresh looks at every entry (60,000 more names here, about 5 us each),
+# which takes far longer than 0.05 s, while freezing one process takes a few
+# milliseconds. The names are hard links of one file, so that neither the
+# volume nor the storage runs out of inodes.
+python3 - "$va/many" <<'EOF' || fail "cannot make the many names"
 import os, sys
 os.mkdir(sys.argv[1])
-for i in range(30000):
-    with open(os.path.join(sys.argv[1], str(i)), "w") as f:
-        f.write(str(i))
+first = os.path.join(sys.argv[1], "0")
+with open(first, "w") as f:
+    f.write("one file, many names")
+for i in range(1, 60000):
+    os.link(first, os.path.join(sys.argv[1], str(i)))
 EOF
 rc=0
 timeout 120 "$STILLFS" --catalog "$CATALOG" create --no-writers --storage "$sto" --hold "$cg" \
-	--hold-timeout 0.1 "$va" "$vb" >/dev/null 2>"$T/err" || rc=$?
-[ "$rc" -eq 1 ] || fail "a create with a 0.1 s hold exited $rc: $(cat "$T/err")"
+	--hold-timeout 0.05 "$va" "$vb" >/dev/null 2>"$T/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "a create with a 0.05 s hold exited $rc: $(cat "$T/err")"
 grep -q "did not finish before the hold's deadline" "$T/err" || fail "no clear reason for the short hold: $(cat "$T/err")"
 cg_thawed "$cg" || fail "the cgroup is frozen after the short hold"
 storage_clean
-log "ok: a hold too short for the second pass failed the set: $(tail -1 "$T/err")"
+log "ok: a hold too short for the refresh failed the set: $(tail -1 "$T/err")"
 log "every check passed"

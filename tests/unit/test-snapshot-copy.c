@@ -871,6 +871,141 @@ START_TEST(test_copy_tree_base)
 }
 END_TEST
 
+/* ---- 5b. refreshing an earlier copy in place ---- */
+
+/* Refreshes tmp/<dst> (made by copy_into) from tmp/src and commits its new map. */
+static int refresh_into(const char *dst, struct copy_stats *stats, struct errbuf *eb)
+{
+	_cleanup_close_ int src = open_dir("src"), to = open_dir(dst), top = open_dir(".");
+	_cleanup_inomap_writer_ struct inomap_writer *w = NULL;
+	_cleanup_inomap_ struct inomap *earlier = open_map(dst);
+	struct copy_options o = { .refresh = true, .lock_timeout_ns = SEC };
+	char map[NAME_MAX];
+	int r;
+
+	ck_assert_int_eq(inomap_writer_new(&w), 0);
+	r = copy_tree(src, to, -1, earlier, w, &o, stats, eb);
+	if (r == 0) {
+		snprintf(map, sizeof(map), "%s.map", dst);
+		ck_assert_int_eq(inomap_writer_commit(w, top, map), 0);
+	}
+	return r;
+}
+
+/*
+ * src and dst compared entry by entry, but for src/mnt, a mount point whose
+ * copy is empty: the same names at the top, each the same beneath.
+ */
+static void compare_beside_mount(const struct inomap *m, int *count)
+{
+	static const char *const top[] = { "a", "c", "d", "x", "dir", "h2", "g1", "sym", "new" };
+	struct stat st;
+
+	ck_assert_int_eq(count_entries(tpath("dst")), (int)ARRAY_SIZE(top) + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(top); i++) {
+		char a[PATH_MAX], b[PATH_MAX];
+
+		snprintf(a, sizeof(a), "%s", tpath("src"));
+		snprintf(a + strlen(a), sizeof(a) - strlen(a), "/%s", top[i]);
+		snprintf(b, sizeof(b), "%s", tpath("dst"));
+		snprintf(b + strlen(b), sizeof(b) - strlen(b), "/%s", top[i]);
+		compare_entry(a, b, m, count);
+	}
+	SYS(lstat(tpath("dst/mnt"), &st));
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(count_entries(tpath("dst/mnt")), 0);
+}
+
+START_TEST(test_copy_tree_refresh)
+{
+	_cleanup_inomap_ struct inomap *m = NULL;
+	struct copy_options o = { .lock_timeout_ns = SEC };
+	struct copy_stats stats;
+	struct errbuf eb = { "" };
+	ino_t kept_a, kept_e, kept_h, old_c;
+	int count = 0, r;
+
+	make_dir("src", 0755);
+	make_dir("src/dir", 0755);
+	make_dir("src/gone", 0755);
+	make_dir("src/mnt", 0755);
+	make_file("src/a", "alpha", 5);
+	make_file("src/c", "gamma", 5);
+	make_file("src/d", "delta", 5);
+	make_file("src/x", "will be a directory", 19);
+	make_file("src/dir/e", "epsilon", 7);
+	make_file("src/dir/h1", "linked", 6);
+	make_file("src/gone/f", "phi", 3);
+	SYS(link(tpath("src/dir/h1"), tpath("src/h2")));
+	make_file("src/g1", "grows a name", 12);
+	SYS(symlink("a", tpath("src/sym")));
+	SYS(setxattr(tpath("src/dir"), "user.old", "1", 1, 0));
+
+	/* an older copy, then one based on it: most of its files are that copy's */
+	r = copy_into("older", NULL, &o, &stats, &eb);
+	ck_assert_msg(r == 0, "copy_tree: %d (%s)", r, eb.msg);
+	r = copy_into("dst", "older", &o, &stats, &eb);
+	ck_assert_msg(r == 0, "copy_tree: %d (%s)", r, eb.msg);
+	ck_assert_uint_eq(ino_of("dst/c"), ino_of("older/c"));
+	kept_a = ino_of("dst/a");
+	kept_e = ino_of("dst/dir/e");
+	kept_h = ino_of("dst/h2");
+	old_c = ino_of("dst/c");
+
+	/* every kind of change */
+	make_file("src/c.new", "GAMMA", 5);
+	SYS(rename(tpath("src/c.new"), tpath("src/c"))); /* replaced */
+	append_file("src/d", "+more");                  /* changed in place */
+	SYS(unlink(tpath("src/x")));
+	make_dir("src/x", 0700);                         /* a file became a directory */
+	make_file("src/x/inside", "in", 2);
+	SYS(unlink(tpath("src/gone/f")));
+	SYS(rmdir(tpath("src/gone")));                   /* a directory is gone */
+	SYS(link(tpath("src/g1"), tpath("src/dir/g2"))); /* a file got a second name */
+	SYS(unlink(tpath("src/sym")));
+	SYS(symlink("dir/e", tpath("src/sym")));         /* a symlink points elsewhere */
+	SYS(removexattr(tpath("src/dir"), "user.old"));  /* a directory lost an xattr */
+	SYS(setxattr(tpath("src/dir"), "user.new", "2", 1, 0));
+	make_file("src/new", "nu", 2);                   /* a file is new */
+	mount_tmpfs("src/mnt");                          /* a directory became a mount point */
+	make_file("src/mnt/inside", "not ours", 8);
+
+	r = refresh_into("dst", &stats, &eb);
+	ck_assert_msg(r == 0, "refresh: %d (%s)", r, eb.msg);
+	m = open_map("dst");
+	compare_beside_mount(m, &count);
+	ck_assert_int_eq(count, 13);
+	ck_assert_uint_eq(stats.entries, 15);
+
+	/* what did not change is kept as it was, inode and all; the rest is new */
+	ck_assert_uint_eq(ino_of("dst/a"), kept_a);
+	ck_assert_uint_eq(ino_of("dst/dir/e"), kept_e);
+	ck_assert_uint_eq(ino_of("dst/h2"), kept_h);
+	ck_assert_uint_eq(ino_of("dst/dir/h1"), kept_h);
+	ck_assert_uint_eq(stats.linked, 4); /* a, dir/e, and h1 and h2, one file of two names */
+	ck_assert_uint_ne(ino_of("dst/c"), old_c);
+	ck_assert_uint_eq(ino_of("dst/dir/g2"), ino_of("dst/g1"));
+	ck_assert_int_eq(count_entries(tpath("dst/mnt")), 0);
+	ck_assert_int_eq(getxattr(tpath("dst/dir"), "user.old", NULL, 0), -1);
+
+	/* the older copy, whose files the refreshed one shared, is untouched */
+	assert_content(tpath("older/c"), "gamma");
+	assert_content(tpath("older/d"), "delta");
+	ck_assert_uint_eq(ino_of("older/c"), old_c);
+	ck_assert_int_eq(count_entries(tpath("older/gone")), 1);
+
+	/* nothing changed since: a second refresh keeps every file */
+	r = refresh_into("dst", &stats, &eb);
+	ck_assert_msg(r == 0, "refresh: %d (%s)", r, eb.msg);
+	ck_assert_uint_eq(stats.linked, 10); /* every name of a regular file */
+	inomap_close(m);
+	m = open_map("dst");
+	count = 0;
+	compare_beside_mount(m, &count);
+	ck_assert_int_eq(count, 13);
+}
+END_TEST
+
 /* ---- 6. a file that keeps changing ---- */
 
 static void make_big_file(const char *rel)
@@ -1161,6 +1296,7 @@ Suite *copy_suite(void)
 	add_test(s, test_copy_tree_everything);
 	add_test(s, test_copy_tree_mount_point);
 	add_test(s, test_copy_tree_base);
+	add_test(s, test_copy_tree_refresh);
 	add_test(s, test_copy_tree_inconsistent);
 	add_test(s, test_copy_tree_waits_for_lock);
 	add_test(s, test_copy_tree_lock_timeout);
