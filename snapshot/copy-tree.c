@@ -421,8 +421,15 @@ static int copy_directory(struct copier *c, int src, int dst, int base, const ch
 		return 0;
 	if (in == -ELOOP || in == -ENOTDIR)
 		return -EAGAIN;
-	if (in == -EXDEV)
+	if (in == -EXDEV) {
+		/* mounted on since its stat: a refresh had kept the directory's copy */
+		if (c->o->refresh) {
+			r = rmtree_at(dst, name);
+			if (r < 0)
+				return fail(c, r, "remove the earlier copy of");
+		}
 		return copy_mount_point(c, src, dst, name, seen);
+	}
 	if (in < 0)
 		return fail(c, in, "open");
 	if (fstat(in, &st) < 0)
