@@ -572,13 +572,15 @@ static int refresh_list(struct copier *c, int dst, struct entry *names, size_t n
 	size_t n_had = 0;
 	int r;
 
-	qsort(names, n, sizeof(*names), compare_entries);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), compare_entries);
 	r = list_entries(dst, &had, &n_had);
 	if (r < 0)
 		return fail(c, r, "list the earlier copy of");
-	qsort(had, n_had, sizeof(*had), compare_entries);
+	if (n_had > 0)
+		qsort(had, n_had, sizeof(*had), compare_entries);
 	for (size_t i = 0; i < n_had && r == 0; i++)
-		if (!bsearch(&had[i], names, n, sizeof(*names), compare_entries)) {
+		if (n == 0 || !bsearch(&had[i], names, n, sizeof(*names), compare_entries)) {
 			size_t saved;
 
 			r = path_push(c, had[i].name, &saved);
