@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "bytesize.h"
 #include "errbuf.h"
 #include "failpoint.h"
 #include "inomap.h"

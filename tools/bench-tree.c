@@ -69,33 +69,6 @@ static uint64_t rng_range(struct rng *g, uint64_t lo, uint64_t hi)
 	return lo + rng_next(g) % (hi - lo + 1);
 }
 
-/* Parses a byte count with an optional K, M or G suffix. */
-static int parse_size(const char *s, uint64_t *ret_size)
-{
-	static const char units[] = "KMG";
-	unsigned shift = 0;
-	char *end;
-	uint64_t v;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -errno;
-	if (*end) {
-		const char *u = strchr(units, *end);
-
-		if (!u || end[1])
-			return -EINVAL;
-		shift = 10 * (unsigned)(u - units + 1);
-	}
-	if (v > UINT64_MAX >> shift)
-		return -ERANGE;
-	*ret_size = v << shift;
-	return 0;
-}
-
 static int write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;
@@ -257,12 +230,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 4 && streq(argv[1], "big"))
-		ok = parse_size(argv[3], &a) >= 0;
+		ok = bytesize_parse(argv[3], &a) >= 0;
 	else if (argc == 6 && streq(argv[1], "small"))
-		ok = parse_size(argv[3], &a) >= 0 && parse_size(argv[4], &b) >= 0 &&
-		     parse_size(argv[5], &c) >= 0 && b <= c && c < UINT64_MAX;
+		ok = bytesize_parse(argv[3], &a) >= 0 && bytesize_parse(argv[4], &b) >= 0 &&
+		     bytesize_parse(argv[5], &c) >= 0 && b <= c && c < UINT64_MAX;
 	else if (argc == 4 && streq(argv[1], "walk"))
-		ok = parse_size(argv[3], &a) >= 0;
+		ok = bytesize_parse(argv[3], &a) >= 0;
 	else
 		ok = false;
 	if (!ok) {

@@ -17,22 +17,6 @@ struct progress {
 	bool shown;
 };
 
-static void format_bytes(uint64_t b, char *buf, size_t size)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)b;
-	unsigned u = 0;
-
-	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%" PRIu64 " B", b);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-}
-
 static void show_progress(void *userdata, const struct catalog_index_progress *p)
 {
 	struct progress *pr = userdata;
@@ -42,13 +26,13 @@ static void show_progress(void *userdata, const struct catalog_index_progress *p
 
 	if (!pr->tty)
 		return;
-	format_bytes(p->read_bytes, done, sizeof(done));
-	format_bytes((uint64_t)rate, speed, sizeof(speed));
+	bytesize_format(p->read_bytes, done, sizeof(done));
+	bytesize_format((uint64_t)rate, speed, sizeof(speed));
 	total[0] = 0;
 	if (p->expected_bytes > p->read_bytes && !p->done) {
 		char t[32];
 
-		format_bytes(p->expected_bytes, t, sizeof(t));
+		bytesize_format(p->expected_bytes, t, sizeof(t));
 		snprintf(total, sizeof(total), " of about %s", t);
 		if (rate > 0) {
 			uint64_t s = (uint64_t)((double)(p->expected_bytes - p->read_bytes) / rate);
@@ -187,8 +171,8 @@ static int index_volume(struct catalog *c, const struct catalog_set *s,
 		log_error("set %s: volume '%s' not indexed: %s", s->id, v->name, eb.msg);
 		return r;
 	}
-	format_bytes(m.bytes, bytes, sizeof(bytes));
-	format_bytes(m.read_bytes, read, sizeof(read));
+	bytesize_format(m.bytes, bytes, sizeof(bytes));
+	bytesize_format(m.read_bytes, read, sizeof(read));
 	if (!out)
 		return 0;
 	fprintf(out, "%s\t%s\t%s\t%" PRIu64 " entries\t%" PRIu64 " files\t%s\tread %" PRIu64

@@ -1084,6 +1084,52 @@ START_TEST(test_inomap_free_null)
 }
 END_TEST
 
+START_TEST(test_bytesize)
+{
+	static const struct {
+		const char *in;
+		uint64_t out;
+	} good[] = {
+		{ "0", 0 },
+		{ "512", 512 },
+		{ "64K", 64 << 10 },
+		{ "64KiB", 64 << 10 },
+		{ "3M", UINT64_C(3) << 20 },
+		{ "2G", UINT64_C(2) << 30 },
+		{ "1T", UINT64_C(1) << 40 },
+		{ "18446744073709551615", UINT64_MAX },
+		{ "16777215T", UINT64_C(16777215) << 40 },
+	};
+	static const char *const bad[] = {
+		"", "-1", "+1", " 1", "1 ", "1k", "1KB", "1Ki", "1P", "1.5G", "G", "1GiBs",
+		"18446744073709551616", "16777216T",
+	};
+	char buf[BYTESIZE_MAX];
+	uint64_t v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		v = 1;
+		ck_assert_msg(bytesize_parse(good[i].in, &v) == 0, "'%s' refused", good[i].in);
+		ck_assert_uint_eq(v, good[i].out);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		v = 7;
+		ck_assert_msg(bytesize_parse(bad[i], &v) < 0, "'%s' accepted", bad[i]);
+		ck_assert_uint_eq(v, 7);
+	}
+	bytesize_format(0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "0 B");
+	bytesize_format(1023, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1023 B");
+	bytesize_format(1024, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1.0 KiB");
+	bytesize_format(UINT64_C(3) << 29, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1.5 GiB");
+	bytesize_format(UINT64_MAX, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "16.0 EiB");
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -1108,6 +1154,10 @@ static Suite *common_suite(void)
 
 	tc = tcase_create("mountinfo");
 	tcase_add_test(tc, test_mountinfo);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bytesize");
+	tcase_add_test(tc, test_bytesize);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errbuf");
