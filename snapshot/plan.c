@@ -45,6 +45,9 @@ int snapshot_plan_new(char *const *volumes, size_t n_volumes,
 	if (r < 0)
 		goto fail;
 	p->n_volumes = n_volumes;
+	r = snapshot_space_check(p->volumes, p->n_volumes, &o->min_free, eb);
+	if (r < 0)
+		goto fail;
 
 	r = writers_find(o->writers_dir, o->writer_paths, o->n_writer_paths, &p->writers,
 			 &p->n_writers, o->note, o->userdata, eb);

@@ -136,6 +136,23 @@ int snapshot_volumes_resolve(char *const *paths, size_t n, const struct snapshot
 void snapshot_volumes_free(struct snapshot_volume *v, size_t n);
 
 
+/* The free space a create asks for where each volume's snapshots go (--min-free). */
+struct snapshot_min_free {
+	uint64_t bytes; /* at least this many bytes free, */
+	double percent; /* or, when above 0, this percent of the filesystem's size */
+};
+
+/* What the stillfs command asks for unless told otherwise. */
+#define SNAPSHOT_DEFAULT_MIN_FREE_PERCENT 5.0
+
+/*
+ * Refuses (-ENOSPC, with what is free and what was asked) when the filesystem
+ * where a volume's snapshots go has less free space than `m` asks for. All
+ * zero: no check.
+ */
+int snapshot_space_check(const struct snapshot_volume *volumes, size_t n,
+			 const struct snapshot_min_free *m, struct errbuf *eb);
+
 /* How to make a set, as the user asked. Timeouts of 0 take the defaults. */
 struct snapshot_create_options {
 	const char *label;
@@ -154,6 +171,7 @@ struct snapshot_create_options {
 	bool strict;                  /* copy: fail when a file kept changing */
 	bool freeze_fs;               /* copy: freeze the volumes' filesystems for the
 					 refresh inside the hold (FIFREEZE) */
+	struct snapshot_min_free min_free; /* zero: no check */
 	snapshot_note_fn note;        /* told of skipped writers and the like; may be NULL */
 	void *userdata;
 };
@@ -186,7 +204,8 @@ struct snapshot_plan;
 
 /*
  * Checks everything the user asked for: the volumes (as
- * snapshot_volumes_resolve()), the writers (executable), the cgroups to hold
+ * snapshot_volumes_resolve()), the free space where their snapshots go
+ * (snapshot_space_check()), the writers (executable), the cgroups to hold
  * (cgroup v2, not the root, not containing stillfs). Refusals are described
  * in *eb. Free the plan with snapshot_plan_free().
  */

@@ -38,6 +38,27 @@ static int add_arg(char ***v, size_t *n, char *arg)
 	return 0;
 }
 
+/* "5%" (of the filesystem's size) or a byte count such as "2G"; "0" asks for nothing */
+static int parse_min_free(const char *s, struct snapshot_min_free *ret)
+{
+	size_t len = strlen(s);
+	char *end;
+	double p;
+
+	if (len > 1 && s[len - 1] == '%') {
+		if (s[0] < '0' || s[0] > '9')
+			return -EINVAL;
+		errno = 0;
+		p = strtod(s, &end);
+		if (errno || end != s + len - 1 || !(p >= 0 && p < 100))
+			return -EINVAL;
+		*ret = (struct snapshot_min_free){ .percent = p };
+		return 0;
+	}
+	*ret = (struct snapshot_min_free){ 0 };
+	return bytesize_parse(s, &ret->bytes);
+}
+
 int create_args_parse(const struct command *cmd, int argc, char **argv, bool exec,
 		      struct create_args *a)
 {
@@ -57,6 +78,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		OPT_LOCK_TIMEOUT,
 		OPT_STRICT,
 		OPT_FREEZE_FS,
+		OPT_MIN_FREE,
 	};
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
@@ -77,6 +99,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "freeze-fs", no_argument, NULL, OPT_FREEZE_FS },
+		{ "min-free", required_argument, NULL, OPT_MIN_FREE },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -86,6 +109,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 	memset(a, 0, sizeof(*a));
 	a->so.writers_dir = SNAPSHOT_DEFAULT_WRITERS_DIR;
 	a->so.note = note_stderr;
+	a->so.min_free.percent = SNAPSHOT_DEFAULT_MIN_FREE_PERCENT;
 	a->view = CLI_DEFAULT_VIEW;
 	while ((o = getopt_long(argc, argv, "+l:w:H:h", opts, NULL)) >= 0) {
 		switch (o) {
@@ -145,6 +169,13 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 			break;
 		case OPT_FREEZE_FS:
 			a->so.freeze_fs = true;
+			break;
+		case OPT_MIN_FREE:
+			if (parse_min_free(optarg, &a->so.min_free) < 0)
+				return cli_usage_error(cmd,
+						       "--min-free takes a size (512M, 2G) or a "
+						       "percentage below 100 (5%%), not '%s'",
+						       optarg);
 			break;
 		case OPT_KEEP:
 		case OPT_VIEW:
@@ -341,6 +372,11 @@ const struct command command_create = {
 		"                           catalog and the stillfs program are refused. Every\n"
 		"                           process that writes to a frozen filesystem waits;\n"
 		"                           the freeze ends within --hold-timeout\n"
+		"      --min-free SIZE      refuse to start when the filesystem where a volume's\n"
+		"                           snapshots go (btrfs: the volume's; copy: the\n"
+		"                           storage's) has less free space than SIZE: a share\n"
+		"                           of its size (5%) or bytes (512M, 2G); 0 checks\n"
+		"                           nothing (default 5%)\n"
 		"      --index              then record the set's manifests, as 'stillfs index'\n"
 		"                           does (the id is printed first; a failure to index\n"
 		"                           leaves the set complete and exits 1)\n"

@@ -110,6 +110,17 @@ refuse 1 "$T/vol-link" stillfs create "$T/vol-link" "$vol"
 refuse 2 "volume" stillfs create
 refuse 2 "volume" stillfs create --label only-a-label
 refuse 2 "label" stillfs create --label "$(printf 'two\nlines')" "$vol"
+# free space where the snapshots go: asked for more than there is, and a
+# storage filesystem that is full (the default asks for 5%); the storage
+# directory is not even made
+refuse 1 "below --min-free 99%" stillfs create --min-free 99% "$vol"
+refuse 1 "below --min-free 1.0 TiB" stillfs create --min-free 1T "$vol"
+refuse 2 "--min-free" stillfs create --min-free 5x "$vol"
+refuse 2 "--min-free" stillfs create --min-free 100% "$vol"
+dd if=/dev/zero of="$T/tmpfs/fill" bs=1M status=none 2>/dev/null || true
+refuse 1 "not enough free space" stillfs create --storage "$T/tmpfs/copies" "$fs/plain"
+[ ! -e "$T/tmpfs/copies" ] || problem "a refused create made its storage directory"
+rm -f "$T/tmpfs/fill"
 
 # --- usage ---
 refuse 2 "frobnicate" stillfs frobnicate
