@@ -113,8 +113,8 @@ refuse 2 "label" stillfs create --label "$(printf 'two\nlines')" "$vol"
 # free space where the snapshots go: asked for more than there is, and a
 # storage filesystem that is full (the default asks for 5%); the storage
 # directory is not even made
-refuse 1 "below --min-free 99%" stillfs create --min-free 99% "$vol"
-refuse 1 "below --min-free 1.0 TiB" stillfs create --min-free 1T "$vol"
+refuse 1 "less than --min-free 99%" stillfs create --min-free 99% "$vol"
+refuse 1 "less than --min-free 1.0 TiB" stillfs create --min-free 1T "$vol"
 refuse 2 "--min-free" stillfs create --min-free 5x "$vol"
 refuse 2 "--min-free" stillfs create --min-free 100% "$vol"
 dd if=/dev/zero of="$T/tmpfs/fill" bs=1M status=none 2>/dev/null || true
