@@ -211,6 +211,14 @@ int catalog_snapshot_owned(struct catalog *c, const char *path, bool *ret);
 int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_run *run);
 
 /*
+ * Records the filesystems set `seq` is about to freeze, before it freezes
+ * them, so that gc can thaw them if the set's process and its guard both die
+ * meanwhile; catalog_set_record_run() replaces the list. Returns 0 or -errno.
+ */
+int catalog_set_record_frozen_fs(struct catalog *c, int64_t seq, char *const *mount_points,
+				 size_t n);
+
+/*
  * Records files of set `seq` that could not be copied as of one instant,
  * after those recorded before, in one transaction; n = 0 records nothing.
  * Returns 0, -ENOENT when there is no such set, -EINVAL for a problem without

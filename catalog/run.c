@@ -199,6 +199,25 @@ fail:
 	return r;
 }
 
+int catalog_set_record_frozen_fs(struct catalog *c, int64_t seq, char *const *mount_points,
+				 size_t n)
+{
+	int r = catalog_exec(c, "BEGIN IMMEDIATE");
+
+	if (r < 0)
+		return r;
+	r = bind_exec(c, "DELETE FROM set_frozen_fs WHERE set_seq = ?", seq);
+	if (r >= 0)
+		r = insert_texts(c,
+				 "INSERT INTO set_frozen_fs (set_seq, idx, mount_point) VALUES (?, ?, ?)",
+				 seq, mount_points, n);
+	if (r < 0) {
+		catalog_exec(c, "ROLLBACK");
+		return r;
+	}
+	return catalog_exec(c, "COMMIT");
+}
+
 static int text_dup(sqlite3_stmt *st, int col, bool required, char **ret)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);

@@ -1028,6 +1028,14 @@ START_TEST(test_run_holds)
 	ck_assert_uint_eq(s->n_holds, 0);
 	ck_assert_uint_eq(s->n_frozen_fs, 0);
 
+	/* the filesystems about to be frozen, recorded before the run */
+	ck_assert_int_eq(catalog_set_record_frozen_fs(c, s->seq, frozen + 1, 1), 0);
+	got = get_ok(c, s->id);
+	ck_assert_uint_eq(got->n_frozen_fs, 1);
+	ck_assert_str_eq(got->frozen_fs[0], frozen[1]);
+	ck_assert_uint_eq(got->n_holds, 0);
+	catalog_set_free(got);
+
 	ck_assert_int_eq(catalog_set_record_run(c, s->seq, &run), 0);
 	got = get_ok(c, s->id);
 	ck_assert_str_eq(got->consistency, "crash");
