@@ -232,6 +232,18 @@ static int record_run(struct run *run)
 	return catalog_set_record_run(run->c, run->set->seq, &cr);
 }
 
+/* Before the freeze (never during a hold): what gc thaws should this create and its guard die. */
+static int record_frozen_fs(struct run *run)
+{
+	_cleanup_free_ char **mp = calloc(run->n_freeze, sizeof(char *));
+
+	if (!mp)
+		return -ENOMEM;
+	for (size_t i = 0; i < run->n_freeze; i++)
+		mp[i] = run->freeze[i].mount_point;
+	return catalog_set_record_frozen_fs(run->c, run->set->seq, mp, run->n_freeze);
+}
+
 /* Removes what this create made and marks the set failed with the reason. */
 static void rollback(struct run *run)
 {
@@ -445,6 +457,13 @@ static int take_snapshots(struct run *run, char **uuids)
 		if (fds[i] >= 0)
 			syncfs(fds[i]);
 
+	if (run->n_freeze > 0) {
+		r = record_frozen_fs(run);
+		if (r < 0) {
+			fail(run, r, "cannot record the filesystems to freeze in the catalog");
+			goto out;
+		}
+	}
 	start = time_mono_ns();
 	deadline = start + p->hold_timeout_ns;
 	if (p->n_holds > 0) {

@@ -147,6 +147,17 @@ int fsfreeze_resolve(const struct snapshot_volume *volumes, size_t n, char *cons
 	return 0;
 }
 
+int fsfreeze_thaw_path(const char *mount_point)
+{
+	_cleanup_close_ int fd = open(mount_point, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, FITHAW, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Thaws what this freeze froze and tells the guard; errors from FITHAW are returned. */
 static int thaw_one(struct fsfreeze *f, struct fsfreeze_one *one)
 {

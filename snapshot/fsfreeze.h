@@ -56,3 +56,10 @@ int fsfreeze_begin(struct guard *g, const struct fsfreeze_fs *fs, size_t n, int6
  * or -errno. NULL is fine.
  */
 int fsfreeze_end(struct fsfreeze *f, struct errbuf *eb);
+
+/*
+ * FITHAW of the filesystem mounted at `mount_point`, opened by path (looking a
+ * path up only reads, which works on a frozen filesystem). Returns 0, -EINVAL
+ * when it was not frozen, or -errno.
+ */
+int fsfreeze_thaw_path(const char *mount_point);

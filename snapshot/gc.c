@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "fsfreeze.h"
 #include "snapshot-internal.h"
 
 static void notef(snapshot_note_fn note, void *userdata, int error, const char *fmt, ...)
@@ -92,6 +93,42 @@ static int unpin_everywhere(struct catalog *c, int64_t seq)
 	return r;
 }
 
+static bool frozen_by_live_create(struct catalog_set **sets, size_t n, const char *mount_point)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (sets[i]->state != CATALOG_SET_CREATING || !process_id_alive(&sets[i]->owner))
+			continue;
+		for (size_t j = 0; j < sets[i]->n_frozen_fs; j++)
+			if (streq(sets[i]->frozen_fs[j], mount_point))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * A create that died with its guard (both killed) while --freeze-fs held its
+ * filesystems leaves them frozen: thaws each one its set recorded before
+ * freezing, unless a create still running is about to freeze it or has.
+ */
+static void thaw_left_frozen(struct catalog_set **sets, size_t n, const struct catalog_set *s,
+			     snapshot_note_fn note, void *userdata)
+{
+	for (size_t i = 0; i < s->n_frozen_fs; i++) {
+		const char *mp = s->frozen_fs[i];
+		int r;
+
+		if (frozen_by_live_create(sets, n, mp))
+			continue;
+		r = fsfreeze_thaw_path(mp);
+		if (r == 0)
+			notef(note, userdata, 0, "thawed %s, left frozen by unfinished set %s", mp,
+			      s->id);
+		else if (r != -EINVAL)
+			notef(note, userdata, r, "cannot thaw %s, frozen by unfinished set %s", mp,
+			      s->id);
+	}
+}
+
 int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsigned *ret_cleaned)
 {
 	struct catalog_set **sets = NULL;
@@ -135,6 +172,8 @@ int snapshot_gc(struct catalog *c, snapshot_note_fn note, void *userdata, unsign
 		}
 		if (s->state != CATALOG_SET_CREATING && s->state != CATALOG_SET_DELETING)
 			continue;
+		if (s->state == CATALOG_SET_CREATING)
+			thaw_left_frozen(sets, n, s, note, userdata);
 		r = snapshot_set_delete(c, s, note, userdata);
 		if (r == -ESTALE)
 			continue; /* its creator committed it, or another process took it on */

@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "fsfreeze.h"
 #include "guard.h"
 
 #define NSEC_PER_MSEC INT64_C(1000000)
@@ -182,17 +183,10 @@ static int thaw_cgroup(const char *dir)
  */
 static int thaw_fs(const struct watch *w)
 {
-	_cleanup_close_ int own = -1;
-	int fd = w->fd;
-
-	if (fd < 0) {
-		own = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-		if (own < 0)
-			return -errno;
-		fd = own;
-	}
+	if (w->fd < 0)
+		return fsfreeze_thaw_path(w->path);
 	/* EINVAL: it was not frozen (any more) */
-	if (ioctl(fd, FITHAW, 0) < 0)
+	if (ioctl(w->fd, FITHAW, 0) < 0)
 		return -errno;
 	return 0;
 }

@@ -149,4 +149,26 @@ stillfs gc >"$T/gc.out" 2>&1 || fail "gc after the stopped create: $(cat "$T/gc.
 storage_clean
 kill -0 "$twovol" 2>/dev/null || fail "twovol stopped after the stopped create"
 log "ok: $(tail -n 1 "$T/err")"
+
+# stopped while frozen, then its guard and itself killed: nothing is left to
+# thaw the filesystems but gc, which thaws what the unfinished set recorded
+STILLFS_FAILPOINT=fs-frozen:stop "$STILLFS" --catalog "$CATALOG" create --no-writers \
+	--storage "$sto" --freeze-fs --hold-timeout 60 "$va" "$vb" >/dev/null 2>"$T/err" &
+creator=$!
+track_pid "$creator"
+wait_for 60 stopped
+guard=$(pgrep -P "$creator" -x stillfs-guard) || fail "no guard under the stopped create"
+kill -KILL "$guard" "$creator"
+timeout 10 tail --pid="$creator" -f /dev/null || fail "the killed create did not end"
+timeout 10 tail --pid="$guard" -f /dev/null || fail "the killed guard did not end"
+wait "$creator" 2>/dev/null || true
+! writable_within 1 "$va" || fail "the filesystem of A was not frozen after killing create and guard"
+stillfs gc >"$T/gc.out" 2>&1 || fail "gc after killing create and guard: $(cat "$T/gc.out")"
+{ writable_within 5 "$va" && writable_within 5 "$vb"; } ||
+	fail "gc did not thaw the filesystems left frozen: $(cat "$T/gc.out")"
+grep -q "thawed $fa, left frozen by unfinished set" "$T/gc.out" ||
+	fail "gc did not say what it thawed: $(cat "$T/gc.out")"
+storage_clean
+kill -0 "$twovol" 2>/dev/null || fail "twovol stopped after the thaw by gc"
+log "ok: $(head -n 1 "$T/gc.out")"
 log "every check passed"
