@@ -146,6 +146,17 @@ static int insert_texts(struct catalog *c, const char *sql, int64_t seq, char *c
 	return 0;
 }
 
+/* Inside a transaction: the set's frozen filesystems become `mount_points`. */
+static int replace_frozen_fs(struct catalog *c, int64_t seq, char *const *mount_points, size_t n)
+{
+	int r = bind_exec(c, "DELETE FROM set_frozen_fs WHERE set_seq = ?", seq);
+
+	if (r < 0)
+		return r;
+	return insert_texts(c, "INSERT INTO set_frozen_fs (set_seq, idx, mount_point) VALUES (?, ?, ?)",
+			    seq, mount_points, n);
+}
+
 int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_run *run)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -159,8 +170,7 @@ int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_
 		return r;
 	if ((r = bind_exec(c, "DELETE FROM writer_phase WHERE set_seq = ?", seq)) < 0 ||
 	    (r = bind_exec(c, "DELETE FROM set_writer WHERE set_seq = ?", seq)) < 0 ||
-	    (r = bind_exec(c, "DELETE FROM set_hold WHERE set_seq = ?", seq)) < 0 ||
-	    (r = bind_exec(c, "DELETE FROM set_frozen_fs WHERE set_seq = ?", seq)) < 0)
+	    (r = bind_exec(c, "DELETE FROM set_hold WHERE set_seq = ?", seq)) < 0)
 		goto fail;
 	r = catalog_prepare(c, "UPDATE snapshot_set SET consistency = ?, hold_ns = ? WHERE seq = ?",
 			    &st);
@@ -180,9 +190,7 @@ int catalog_set_record_run(struct catalog *c, int64_t seq, const struct catalog_
 			 run->holds, run->n_holds);
 	if (r < 0)
 		goto fail;
-	r = insert_texts(c,
-			 "INSERT INTO set_frozen_fs (set_seq, idx, mount_point) VALUES (?, ?, ?)",
-			 seq, run->frozen_fs, run->n_frozen_fs);
+	r = replace_frozen_fs(c, seq, run->frozen_fs, run->n_frozen_fs);
 	if (r < 0)
 		goto fail;
 	for (size_t i = 0; i < run->n_writers; i++) {
@@ -206,11 +214,7 @@ int catalog_set_record_frozen_fs(struct catalog *c, int64_t seq, char *const *mo
 
 	if (r < 0)
 		return r;
-	r = bind_exec(c, "DELETE FROM set_frozen_fs WHERE set_seq = ?", seq);
-	if (r >= 0)
-		r = insert_texts(c,
-				 "INSERT INTO set_frozen_fs (set_seq, idx, mount_point) VALUES (?, ?, ?)",
-				 seq, mount_points, n);
+	r = replace_frozen_fs(c, seq, mount_points, n);
 	if (r < 0) {
 		catalog_exec(c, "ROLLBACK");
 		return r;

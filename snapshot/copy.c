@@ -64,28 +64,22 @@ static bool beneath_or_same(const char *path, const char *dir)
  */
 static int storage_canonical(const char *storage, char **ret, char **ret_existing)
 {
-	_cleanup_free_ char *head = strdup(storage);
-	_cleanup_free_ char *real = NULL;
-	const char *rest = "";
+	_cleanup_free_ char *head = NULL, *real = NULL;
+	const char *rest;
+	int r;
 
-	if (!head)
-		return -ENOMEM;
 	if (storage[0] != '/' || strstr(storage, "/../") || strstr(storage, "/./"))
 		return -EINVAL;
-	for (;;) {
-		char *slash;
-
-		real = realpath(head, NULL);
-		if (real)
-			break;
-		if (errno != ENOENT)
-			return -errno;
-		slash = strrchr(head, '/');
-		if (!slash || slash == head)
-			return -ENOENT;
-		*slash = '\0';
-		rest = storage + (slash - head);
-	}
+	r = storage_existing_part(storage, &head);
+	if (r < 0)
+		return r;
+	/* a storage whose top-level directory does not exist is a mistake */
+	if (streq(head, "/") && !streq(storage, "/"))
+		return -ENOENT;
+	rest = storage + strlen(head);
+	real = realpath(head, NULL);
+	if (!real)
+		return -errno;
 	if (asprintf(ret, "%s%s", streq(real, "/") && rest[0] ? "" : real, rest) < 0)
 		return -ENOMEM;
 	/* no trailing slash */

@@ -181,6 +181,16 @@ static const char *writer_kind_name(enum writer_kind k)
 }
 
 /* Records writers, hold and consistency; the catalog copies what it needs. */
+/* The mount points of the filesystems --freeze-fs freezes (borrowed strings), or NULL. */
+static char **frozen_mount_points(const struct run *run)
+{
+	char **mp = calloc(run->n_freeze ? run->n_freeze : 1, sizeof(char *));
+
+	for (size_t i = 0; mp && i < run->n_freeze; i++)
+		mp[i] = run->freeze[i].mount_point;
+	return mp;
+}
+
 static int record_run(struct run *run)
 {
 	struct snapshot_plan *p = run->p;
@@ -189,13 +199,11 @@ static int record_run(struct run *run)
 	_cleanup_free_ struct catalog_writer_phase *phases =
 		calloc((p->n_writers ? p->n_writers : 1) * _WRITER_PHASE_MAX, sizeof(*phases));
 	bool app = p->n_writers > 0;
-	_cleanup_free_ char **frozen = calloc(run->n_freeze ? run->n_freeze : 1, sizeof(char *));
+	_cleanup_free_ char **frozen = frozen_mount_points(run);
 	struct catalog_run cr;
 
 	if (!ws || !phases || !frozen)
 		return -ENOMEM;
-	for (size_t i = 0; i < run->n_freeze; i++)
-		frozen[i] = run->freeze[i].mount_point;
 	for (size_t i = 0; i < p->n_writers; i++) {
 		struct writer *w = &p->writers[i];
 
@@ -235,12 +243,10 @@ static int record_run(struct run *run)
 /* Before the freeze (never during a hold): what gc thaws should this create and its guard die. */
 static int record_frozen_fs(struct run *run)
 {
-	_cleanup_free_ char **mp = calloc(run->n_freeze, sizeof(char *));
+	_cleanup_free_ char **mp = frozen_mount_points(run);
 
 	if (!mp)
 		return -ENOMEM;
-	for (size_t i = 0; i < run->n_freeze; i++)
-		mp[i] = run->freeze[i].mount_point;
 	return catalog_set_record_frozen_fs(run->c, run->set->seq, mp, run->n_freeze);
 }
 

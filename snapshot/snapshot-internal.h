@@ -30,6 +30,13 @@ int snapshot_provider_probe(const char *path, const struct snapshot_volume_optio
  */
 int storage_dir_claim(const char *path, struct errbuf *eb);
 
+/*
+ * The longest leading part of `path` (absolute) that exists, as written, for
+ * a storage that is made later: "/srv/a/b" gives "/srv" when only that exists,
+ * "/" at worst. Stores a new string in *ret. Returns 0 or -errno.
+ */
+int storage_existing_part(const char *path, char **ret);
+
 /* Removes a leftover in storage with whichever provider recognises it as its own. */
 int snapshot_provider_remove_orphan(const char *path, struct errbuf *eb);
 /*

@@ -10,28 +10,6 @@
 
 #include "snapshot-internal.h"
 
-/* statvfs of `path`, or of its nearest existing ancestor (storage is made later) */
-static int statvfs_nearest(const char *path, struct statvfs *ret)
-{
-	_cleanup_free_ char *p = strdup(path);
-	char *slash;
-
-	if (!p)
-		return -ENOMEM;
-	while (statvfs(p, ret) < 0) {
-		if (errno != ENOENT)
-			return -errno;
-		slash = strrchr(p, '/');
-		if (!slash)
-			return -ENOENT;
-		if (slash == p)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-	}
-	return 0;
-}
-
 int snapshot_space_check(const struct snapshot_volume *volumes, size_t n,
 			 const struct snapshot_min_free *m, struct errbuf *eb)
 {
@@ -40,11 +18,14 @@ int snapshot_space_check(const struct snapshot_volume *volumes, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		const struct snapshot_volume *v = &volumes[i];
 		char have[BYTESIZE_MAX], total[BYTESIZE_MAX], want[BYTESIZE_MAX];
+		_cleanup_free_ char *existing = NULL;
 		struct statvfs st;
 		uint64_t size, avail, need;
 		int r;
 
-		r = statvfs_nearest(v->storage_root, &st);
+		r = storage_existing_part(v->storage_root, &existing);
+		if (r == 0 && statvfs(existing, &st) < 0)
+			r = -errno;
 		if (r < 0)
 			return errbuf_set(eb, r, "cannot tell the free space of '%s'",
 					  v->storage_root);

@@ -19,3 +19,23 @@ int storage_dir_claim(const char *path, struct errbuf *eb)
 		return errbuf_set(eb, -errno, "cannot make '%s' root-only", path);
 	return 0;
 }
+
+int storage_existing_part(const char *path, char **ret)
+{
+	_cleanup_free_ char *p = strdup(path);
+	struct stat st;
+	char *slash;
+
+	if (!p)
+		return -ENOMEM;
+	while (stat(p, &st) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		slash = strrchr(p, '/');
+		if (!slash)
+			return -ENOENT;
+		slash[slash == p] = '\0';
+	}
+	*ret = TAKE_PTR(p);
+	return 0;
+}
