@@ -28,36 +28,13 @@ static void setp_free(struct u64set **s)
 	u64set_free(*s);
 }
 
-/* Opens the root directory of a btrfs subvolume, refusing any other directory. */
-static int open_subvolume(const char *path, int *ret_fd)
-{
-	_cleanup_close_ int fd = -1;
-	struct statfs sfs;
-	struct stat st;
-
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0)
-		return -errno;
-	/* tree_id 0 searches the subvolume of the fd: a subdirectory would widen the answer */
-	if (sfs.f_type != BTRFS_SUPER_MAGIC || st.st_ino != BTRFS_FIRST_FREE_OBJECTID)
-		return -EMEDIUMTYPE;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
 int btrfs_snapshot_generation(const char *snapshot, uint64_t *ret)
 {
 	struct btrfs_util_subvolume_info info;
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	r = open_subvolume(snapshot, &fd);
-	if (r < 0)
-		return r;
-	errno = 0;
-	r = btrfs_errno(btrfs_util_subvolume_info_fd(fd, 0, &info));
+	r = btrfs_open_subvolume_info(snapshot, &fd, &info);
 	if (r < 0)
 		return r;
 	*ret = info.otransid;
@@ -156,7 +133,7 @@ int btrfs_changed_inodes(const char *snapshot, uint64_t since, struct u64set **r
 	size_t buf_size = SEARCH_BUF_SIZE;
 	int r;
 
-	r = open_subvolume(snapshot, &fd);
+	r = btrfs_open_subvolume(snapshot, &fd);
 	if (r < 0)
 		return r;
 	set = u64set_new();

@@ -252,4 +252,5 @@ const struct snapshot_provider snapshot_provider_btrfs = {
 	.remove_orphan = btrfs_remove_orphan,
 	.generation = btrfs_snapshot_generation,
 	.changed_inodes = btrfs_changed_inodes,
+	.space = btrfs_snapshot_space,
 };

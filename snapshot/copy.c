@@ -461,4 +461,5 @@ const struct snapshot_provider snapshot_provider_copy = {
 	.take = copy_take,
 	.remove = copy_remove,
 	.remove_orphan = copy_remove_orphan,
+	.space = copy_snapshot_space,
 };

@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -98,6 +99,11 @@ int copy_links_find(struct copy_links *l, uint64_t ino, int mount_fd, int *ret_f
 int copy_links_add(struct copy_links *l, uint64_t ino, int dirfd, const char *name);
 
 /* rmtree.c */
+/*
+ * A stream of the entries of the directory `dfd` (readdir(), then closedir()),
+ * on a descriptor of its own so that `dfd` stays open. Returns 0 or -errno.
+ */
+int dir_list(int dfd, DIR **ret);
 
 /*
  * Removes `name` in `dirfd` and everything beneath it, never following a

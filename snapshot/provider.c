@@ -70,3 +70,14 @@ int snapshot_provider_remove_orphan(const char *path, struct errbuf *eb)
 		r = providers[i]->remove_orphan(path, eb);
 	return r;
 }
+
+int snapshot_space(const struct catalog_volume *v, struct snapshot_space *ret)
+{
+	const struct snapshot_provider *p = snapshot_provider_find(v->provider);
+
+	if (!p || !p->space)
+		return -EMEDIUMTYPE;
+	if (!v->snapshot)
+		return -ENOENT;
+	return p->space(v->snapshot, ret);
+}

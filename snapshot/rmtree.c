@@ -9,19 +9,28 @@
 
 #include "copy.h"
 
+int dir_list(int dfd, DIR **ret)
+{
+	int fd = dup(dfd);
+
+	if (fd < 0)
+		return -errno;
+	*ret = fdopendir(fd);
+	if (!*ret) {
+		close(fd);
+		return -errno;
+	}
+	return 0;
+}
+
 static int remove_children(int dfd)
 {
 	DIR *d;
 	struct dirent *de;
-	int first = 0, fd = dup(dfd);
+	int first = dir_list(dfd, &d);
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	if (first < 0)
+		return first;
 	while ((errno = 0, de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;

@@ -20,6 +20,18 @@ int btrfs_errno(enum btrfs_util_error e);
 int btrfs_snapshot_generation(const char *snapshot, uint64_t *ret);
 int btrfs_changed_inodes(const char *snapshot, uint64_t since, struct u64set **ret);
 
+/*
+ * Opens the root directory of the btrfs subvolume at `path` (btrfs-subvolume.c),
+ * refusing any other directory with -EMEDIUMTYPE.
+ */
+int btrfs_open_subvolume(const char *path, int *ret_fd);
+/* The same, and what libbtrfsutil tells of the subvolume (its id, its transactions). */
+int btrfs_open_subvolume_info(const char *path, int *ret_fd, struct btrfs_util_subvolume_info *ret);
+
+/* The provider operation `space` (snapshot.h): btrfs from its quota groups, copy by a walk. */
+int btrfs_snapshot_space(const char *snapshot, struct snapshot_space *ret);
+int copy_snapshot_space(const char *snapshot, struct snapshot_space *ret);
+
 /* Finds the provider that protects `path` (the one named in `o`, if any) and lets it fill `v`. */
 int snapshot_provider_probe(const char *path, const struct snapshot_volume_options *o,
 			    struct snapshot_volume *v, struct errbuf *eb);

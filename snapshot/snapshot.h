@@ -55,6 +55,12 @@ struct snapshot_volume_options {
 
 #define SNAPSHOT_COPY_DEFAULT_STORAGE "/var/lib/stillfs/copies"
 
+/* What a volume's snapshot takes up where it is stored. */
+struct snapshot_space {
+	uint64_t exclusive;  /* held by this snapshot alone: what deleting it gives back */
+	uint64_t referenced; /* all it refers to, shared with the volume or other sets or not */
+};
+
 /* A provider: one const table of operations, registered by name. */
 struct snapshot_provider {
 	const char *name;
@@ -121,10 +127,24 @@ struct snapshot_provider {
 	 */
 	int (*generation)(const char *snapshot, uint64_t *ret);
 	int (*changed_inodes)(const char *snapshot, uint64_t since, struct u64set **ret);
+	/*
+	 * The space of the snapshot at `snapshot`, as its filesystem counts it
+	 * now (it grows as the volume moves away from it). Returns 0,
+	 * -ENODATA when the filesystem keeps no count (btrfs with quotas off),
+	 * -ESTALE when the count is being rebuilt (a quota rescan), or -errno.
+	 */
+	int (*space)(const char *snapshot, struct snapshot_space *ret);
 };
 
 /* Providers by name, or NULL. */
 const struct snapshot_provider *snapshot_provider_find(const char *name);
+
+/*
+ * The space of a catalog volume's snapshot (the provider's `space`); also
+ * -ENOENT when its snapshot is gone or -EMEDIUMTYPE when its provider is
+ * unknown.
+ */
+int snapshot_space(const struct catalog_volume *v, struct snapshot_space *ret);
 
 /*
  * Resolves the volumes the user named: canonical paths, a provider for each,

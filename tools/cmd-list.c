@@ -64,7 +64,42 @@ static void print_problems(const struct catalog_set *s, unsigned idx)
 	}
 }
 
-static void json_set(FILE *f, struct catalog *c, const struct catalog_set *s)
+/* The space of a volume's snapshot as show prints it (snapshot_space()'s result in `r`). */
+static void print_space(const struct catalog_volume *v, int r, const struct snapshot_space *sp)
+{
+	char excl[BYTESIZE_MAX], refd[BYTESIZE_MAX];
+
+	if (r == 0) {
+		bytesize_format(sp->exclusive, excl, sizeof(excl));
+		bytesize_format(sp->referenced, refd, sizeof(refd));
+		printf("  space:    %s its own (what deleting the set gives back), %s in all\n",
+		       excl, refd);
+	} else if (r == -ENODATA) {
+		printf("  space:    not counted: btrfs quotas are off on this filesystem "
+		       "('btrfs quota enable %s' counts from then on)\n", v->path);
+	} else if (r == -ESTALE) {
+		printf("  space:    not counted now: btrfs quotas are being rescanned or need it "
+		       "('btrfs quota rescan -w %s')\n", v->path);
+	} else if (r == -ENOENT) {
+		printf("  space:    none: the snapshot is gone\n");
+	} else {
+		printf("  space:    unknown: %s\n", strerror(-r));
+	}
+}
+
+static void json_space(FILE *f, const struct catalog_volume *v)
+{
+	struct snapshot_space sp;
+
+	fprintf(f, ",\"space\":");
+	if (snapshot_space(v, &sp) == 0)
+		fprintf(f, "{\"exclusive\":%" PRIu64 ",\"referenced\":%" PRIu64 "}", sp.exclusive,
+			sp.referenced);
+	else
+		fputs("null", f);
+}
+
+static void json_set(FILE *f, struct catalog *c, const struct catalog_set *s, bool space)
 {
 	char created[ISO_TIME_MAX], completed[ISO_TIME_MAX];
 
@@ -97,6 +132,8 @@ static void json_set(FILE *f, struct catalog *c, const struct catalog_set *s)
 		json_field(f, "snapshot_uuid", v->snapshot_uuid);
 		json_manifest(f, c, s, v->index);
 		json_problems(f, s, v->index);
+		if (space)
+			json_space(f, v);
 		fputc('}', f);
 	}
 	fprintf(f, "],\"consistency\":");
@@ -185,7 +222,7 @@ static int run_list(struct cli *cli, int argc, char **argv)
 		fputc('[', stdout);
 		for (size_t i = 0; i < n; i++) {
 			fputs(i ? ",\n" : "\n", stdout);
-			json_set(stdout, c, sets[i]);
+			json_set(stdout, c, sets[i], false);
 		}
 		fputs(n ? "\n]\n" : "]\n", stdout);
 	} else {
@@ -211,6 +248,7 @@ static int run_show(struct cli *cli, int argc, char **argv)
 	_cleanup_catalog_set_ struct catalog_set *s = NULL;
 	char created[ISO_TIME_MAX], completed[ISO_TIME_MAX];
 	struct catalog_manifest m;
+	struct snapshot_space sp;
 	bool json = false;
 	int r;
 
@@ -229,7 +267,7 @@ static int run_show(struct cli *cli, int argc, char **argv)
 	if (r < 0)
 		return r;
 	if (json) {
-		json_set(stdout, c, s);
+		json_set(stdout, c, s, true);
 		fputc('\n', stdout);
 		return fflush(stdout) == 0 ? 0 : -EIO;
 	}
@@ -276,6 +314,8 @@ static int run_show(struct cli *cli, int argc, char **argv)
 		printf("  snapshot: %s\n", v->snapshot ? v->snapshot : "(none)");
 		if (v->snapshot_uuid)
 			printf("  uuid:     %s\n", v->snapshot_uuid);
+		r = snapshot_space(v, &sp);
+		print_space(v, r, &sp);
 		if (catalog_manifest_get(c, s->seq, v->index, &m) == 0 && m.complete) {
 			char hex[2 * MANIFEST_DIGEST_LEN + 1];
 
@@ -305,6 +345,7 @@ const struct command command_list = {
 		"\n"
 		"Options:\n"
 		"  -j, --json   print a JSON array of sets, as 'stillfs show --json' prints each\n"
+		"               but without the space of each volume\n"
 		"  -h, --help   show this help\n",
 };
 
@@ -318,7 +359,10 @@ const struct command command_show = {
 		"reason it failed if it did, its consistency (application or crash), the hold's\n"
 		"duration and cgroups, each writer's result, message and duration per phase,\n"
 		"and for each volume its path, its name in the view, its provider and where its\n"
-		"snapshot is stored, its manifest if it has one (see 'stillfs index'), and every\n"
+		"snapshot is stored, the space its snapshot takes now (its own: what deleting\n"
+		"the set gives back; in all: everything it refers to; btrfs counts these only\n"
+		"with quotas on, 'btrfs quota enable PATH'; a copy is measured by a walk of its\n"
+		"tree), its manifest if it has one (see 'stillfs index'), and every\n"
 		"file the copy provider could not copy as of one instant because it kept\n"
 		"changing while copied ('inconsistent', with the path relative to the volume\n"
 		"and the reason). ID is a set's id, a unique prefix of it (at least 4\n"
@@ -329,7 +373,8 @@ const struct command command_show = {
 		"               label, reason, volumes[] (index, path, name, provider, storage,\n"
 		"               snapshot, origin_uuid, snapshot_uuid, manifest: null or method,\n"
 		"               entries, files, bytes, read_files, read_bytes, seconds, digest;\n"
-		"               inconsistent[] (path, what), empty when none),\n"
+		"               inconsistent[] (path, what), empty when none; space: null\n"
+		"               or exclusive, referenced in bytes),\n"
 		"               consistency, hold_ns,\n"
 		"               holds[] (cgroups), frozen_filesystems[] (mount points),\n"
 		"               writers[] (name, path, kind, phases{PHASE: result,\n"

@@ -55,6 +55,32 @@ check_set() {
 	log "ok: $what ($(wc -l <"$T/id-vol") entries, identity included)"
 }
 
+# space ID: "EXCLUSIVE REFERENCED" as show --json reports the set's space
+space() { stillfs show --json "$1" | jq -r '.volumes[0].space | "\(.exclusive) \(.referenced)"'; }
+
+# check_space OLD NEW: with two sets sharing their unchanged files, each set
+# refers to what du counts in its tree, and holds alone what du counts for
+# both trees less the other's (du counts each inode once)
+check_space() {
+	local t1 t2 both d1 d2 e1 r1 e2 r2
+	t1=$(snapshot_path "$1")
+	t2=$(snapshot_path "$2")
+	d1=$(du -s -B1 "$t1" | cut -f1)
+	d2=$(du -s -B1 "$t2" | cut -f1)
+	both=$(du -s -B1 "$t1" "$t2" | awk '{ s += $1 } END { print s }')
+	read -r e1 r1 < <(space "$1")
+	read -r e2 r2 < <(space "$2")
+	[ "$r1" = "$d1" ] && [ "$r2" = "$d2" ] ||
+		fail "the sets refer to $r1 and $r2 bytes, du counts $d1 and $d2"
+	[ "$e1" = $((both - d2)) ] && [ "$e2" = $((both - d1)) ] ||
+		fail "the sets hold $e1 and $e2 bytes alone, du says $((both - d2)) and $((both - d1))"
+	[ "$e1" -ge 400000 ] && [ "$e1" -lt "$r1" ] ||
+		fail "the first set holds $e1 of its $r1 bytes alone: not its two old files only"
+	stillfs show "$1" | grep -q "space: .* its own (what deleting the set gives back), .* in all" ||
+		fail "show does not print the space: $(stillfs show "$1")"
+	log "ok: the sets hold $e1 and $e2 bytes alone, of $r1 and $r2"
+}
+
 # one_volume TYPE: the whole story on one filesystem type
 one_volume() {
 	local type=$1 vol sto id1 id2 f
@@ -93,6 +119,7 @@ one_volume() {
 	[ "$(storage_ino "$id1" work/a)" != "$(storage_ino "$id2" work/a)" ] ||
 		fail "$type: the changed work/a was shared with the earlier set"
 	log "ok: $type: the second set shares unchanged files with the first"
+	[ "$type" = ext4 ] && check_space "$id1" "$id2"
 
 	# the first set still shows its own instant, identity included
 	mount_view "$T/view-old" --set "$id1"

@@ -1,8 +1,9 @@
 #!/bin/bash
-# full-disk: a btrfs volume that a set keeps from shrinking fills up. A new set
-# is refused before anything is recorded, saying what is free; deleting the
-# old set works on the full filesystem and gives its space back; then a set
-# can be taken again.
+# full-disk: a btrfs volume that a set keeps from shrinking fills up. show
+# reports the space the set holds once btrfs quotas count it; a new set is
+# refused before anything is recorded, saying what is free; deleting the old
+# set works on the full filesystem and gives its space back; then a set can be
+# taken again.
 
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -21,8 +22,27 @@ sync
 free_mib() { df --output=avail -m "$fs" | tail -1 | tr -d ' '; }
 
 old=$(create_set "$vol") || fail "the first set was refused on an empty filesystem"
+stillfs show "$old" >"$T/show" || fail "show failed"
+grep -q "space: *not counted: btrfs quotas are off" "$T/show" ||
+	fail "show without quotas does not say the space is not counted: $(cat "$T/show")"
+[ "$(stillfs show --json "$old" | jq .volumes[0].space)" = null ] ||
+	fail "show --json has a space without quotas"
+timeout 60 btrfs quota enable "$fs" || fail "btrfs quota enable failed"
+timeout 60 btrfs quota rescan -W "$fs" >/dev/null || fail "the quota rescan did not finish"
+
 # the volume moves on: the set now holds the only copy of the old 100 MiB
 head -c 100M /dev/urandom >"$vol/data" || fail "cannot rewrite the data file"
+timeout 60 btrfs filesystem sync "$fs" || fail "btrfs filesystem sync timed out"
+excl=$(stillfs show --json "$old" | jq .volumes[0].space.exclusive)
+refd=$(stillfs show --json "$old" | jq .volumes[0].space.referenced)
+mib=$((1024 * 1024))
+[ "$excl" -ge $((99 * mib)) ] && [ "$excl" -le $((101 * mib)) ] ||
+	fail "the set holds $excl bytes of its own, not about 100 MiB"
+[ "$refd" -ge "$excl" ] || fail "the set refers to $refd bytes, less than its own $excl"
+stillfs show "$old" | grep -q "space: *100.0 MiB its own" ||
+	fail "show does not print the space: $(stillfs show "$old")"
+log "the set holds $excl bytes of its own, refers to $refd"
+
 dd if=/dev/zero of="$vol/fill" bs=1M status=none 2>/dev/null || true
 sync
 log "filled: $(free_mib) MiB free"
