@@ -36,13 +36,18 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, buf);
 }
 
+/* in an OPEN's file handle, beside the descriptor: the kernel reads the file itself */
+#define FH_PASSTHROUGH (UINT64_C(1) << 32)
+#define FH_FD(fh) ((int)((fh) & UINT32_MAX))
+
 /*
  * Where the kernel supports it, files are not opened at all: the first OPEN is
  * answered ENOSYS, after which the kernel sends no OPEN or RELEASE on this
  * connection, keeps cached pages across opens, and names the node alone in
  * each READ (one request per small file instead of three). The file is then
  * reopened by its handle, through a small cache of descriptors (fdcache.h).
- * Otherwise each open keeps a descriptor until RELEASE.
+ * Otherwise each open keeps a descriptor until RELEASE, and with passthrough
+ * (passthrough.h) the kernel reads the file through that descriptor itself.
  */
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -71,10 +76,19 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)fd;
-	fi->keep_cache = 1;
+	/* (the kernel refuses passthrough together with a kept page cache: it has none) */
+	if (v->passthrough && passthrough_open(v->passthrough, ino, fd))
+		fi->fh |= FH_PASSTHROUGH;
+	else
+		fi->keep_cache = 1;
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) < 0)
+	if (fuse_reply_open(req, fi) < 0) {
+		if (fi->fh & FH_PASSTHROUGH) {
+			passthrough_open_abandon(v->passthrough);
+			passthrough_release(v->passthrough, ino);
+		}
 		close(fd);
+	}
 }
 
 struct node_open {
@@ -105,7 +119,7 @@ static int file_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, co
 	struct node_open o = { v, ino, what };
 
 	if (!v->no_open)
-		return (int)fi->fh;
+		return FH_FD(fi->fh);
 	return fdcache_get(v->files, ino, node_open, &o);
 }
 
@@ -164,7 +178,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	close((int)fi->fh);
+	if (fi->fh & FH_PASSTHROUGH)
+		passthrough_release(view_of(req)->passthrough, ino);
+	close(FH_FD(fi->fh));
 	fuse_reply_err(req, 0);
 }
 

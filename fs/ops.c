@@ -146,8 +146,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct view *v = userdata;
 
-	/* files need no OPEN: see op_open */
-	v->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+	/* files need no OPEN (see op_open), unless the kernel is to read them itself */
+	if (v->passthrough && passthrough_init(v->passthrough)) {
+		v->no_open = false;
+		log_info("open files are read by the kernel from the snapshot (passthrough)");
+	} else {
+		if (v->passthrough)
+			log_info("this kernel offers no FUSE passthrough: files are read through "
+				 "the daemon");
+		v->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+	}
 	/* the kernel must ask for every listing with attributes: walkers stat everything */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;

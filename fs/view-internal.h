@@ -12,6 +12,7 @@
 #include "fdcache.h"
 #include "ino.h"
 #include "node.h"
+#include "passthrough.h"
 #include "view.h"
 
 struct view_volume {
@@ -70,6 +71,7 @@ struct view {
 	/* the kernel skips OPEN and RELEASE of files: every read names the node alone */
 	bool no_open;
 	struct fdcache *files; /* descriptors of files being read, without OPEN */
+	struct passthrough *passthrough; /* NULL unless asked for (view_options) */
 	atomic_bool readahead_pending;
 };
 

@@ -63,6 +63,11 @@ static int view_setup(struct view *v, const struct view_options *o, struct errbu
 	r = fdcache_new(fdcache_size(), &v->files);
 	if (r < 0)
 		return r;
+	if (o->passthrough) {
+		r = passthrough_new(&v->passthrough);
+		if (r < 0)
+			return r;
+	}
 	if (o->set_id) {
 		_cleanup_catalog_set_ struct catalog_set *s = NULL;
 
@@ -103,6 +108,7 @@ static void view_teardown(struct view *v)
 	view_sets_clear(v);
 	node_table_free(v->nodes);
 	fdcache_free(v->files);
+	passthrough_free(v->passthrough);
 	catalog_free(v->catalog);
 	pthread_cond_destroy(&v->stop_cond);
 	pthread_mutex_destroy(&v->stop_lock);
@@ -148,6 +154,10 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 		r = errbuf_setx(eb, -EIO, "cannot mount the view on '%s' (is /dev/fuse there?)",
 				o->mountpoint);
 		goto out_signals;
+	}
+	if (v.passthrough && passthrough_install(v.passthrough, v.session) < 0) {
+		r = errbuf_setx(eb, -EIO, "cannot route the view's requests for passthrough");
+		goto out_unmount;
 	}
 	/* the parent returns only now, with the mount ready */
 	if (fuse_daemonize(o->foreground) < 0) {

@@ -21,6 +21,7 @@ struct view_options {
 	const char *set_id;     /* NULL: all sets */
 	bool foreground;        /* stay attached; log to stderr */
 	bool debug;             /* log every request (libfuse debug) */
+	bool passthrough;       /* the kernel reads open files from the snapshot itself */
 };
 
 /*

@@ -13,6 +13,7 @@ static int run_mount(struct cli *cli, int argc, char **argv)
 		{ "set", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "passthrough", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -21,7 +22,7 @@ static int run_mount(struct cli *cli, int argc, char **argv)
 	struct errbuf eb = { "" };
 	int r, o;
 
-	while ((o = getopt_long(argc, argv, "+s:fdh", opts, NULL)) >= 0) {
+	while ((o = getopt_long(argc, argv, "+s:fdph", opts, NULL)) >= 0) {
 		switch (o) {
 		case 's':
 			vo.set_id = optarg;
@@ -32,6 +33,9 @@ static int run_mount(struct cli *cli, int argc, char **argv)
 		case 'd':
 			vo.debug = true;
 			vo.foreground = true;
+			break;
+		case 'p':
+			vo.passthrough = true;
 			break;
 		case 'h':
 			return cli_help(&command_mount, stdout);
@@ -108,7 +112,7 @@ const struct command command_mount = {
 	.name = "mount",
 	.run = run_mount,
 	.summary = "show sets as a read-only filesystem",
-	.help = "Usage: stillfs mount [--set ID] [--foreground] MOUNTPOINT\n"
+	.help = "Usage: stillfs mount [--set ID] [--passthrough] [--foreground] MOUNTPOINT\n"
 		"\n"
 		"Mounts the view, a read-only FUSE filesystem, on MOUNTPOINT (an existing\n"
 		"directory on which nothing is mounted) and returns once it is ready, the\n"
@@ -137,6 +141,14 @@ const struct command command_mount = {
 		"Options:\n"
 		"  -s, --set ID       show that set alone: its volume at the root when it has\n"
 		"                     one, else one directory per volume\n"
+		"  -p, --passthrough  let the kernel read open files straight from their\n"
+		"                     snapshot (FUSE passthrough, Linux 6.9 or later): a large\n"
+		"                     file reads as fast as the snapshot itself and is cached\n"
+		"                     once, but every open of a file costs a request to the\n"
+		"                     daemon, so trees of many small files read slower than\n"
+		"                     without it. A read error of the snapshot reaches the\n"
+		"                     reader without being logged. On a kernel without it the\n"
+		"                     view logs so and reads as usual\n"
 		"  -f, --foreground   serve in the foreground, logging to standard error\n"
 		"  -d, --debug        serve in the foreground and log every request\n"
 		"  -h, --help         show this help\n"
