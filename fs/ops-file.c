@@ -83,10 +83,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->keep_cache = 1;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) < 0) {
-		if (fi->fh & FH_PASSTHROUGH) {
-			passthrough_open_abandon(v->passthrough);
+		if (fi->fh & FH_PASSTHROUGH)
 			passthrough_release(v->passthrough, ino);
-		}
 		close(fd);
 	}
 }

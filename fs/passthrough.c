@@ -223,11 +223,6 @@ bool passthrough_open(struct passthrough *p, fuse_ino_t ino, int fd)
 	return b != NULL;
 }
 
-void passthrough_open_abandon(struct passthrough *p)
-{
-	pending.backing_id = 0;
-}
-
 void passthrough_release(struct passthrough *p, fuse_ino_t ino)
 {
 	struct backing *b;

@@ -30,8 +30,6 @@ void passthrough_free(struct passthrough *p);
  */
 int passthrough_install(struct passthrough *p, struct fuse_session *se);
 
-
-
 /*
  * From the init handler: true when the kernel offered passthrough, in which
  * case the INIT reply about to be sent asks for it and files need OPEN.
@@ -47,9 +45,6 @@ bool passthrough_init(struct passthrough *p);
  * is to be read through READ requests (passthrough refused; logged once).
  */
 bool passthrough_open(struct passthrough *p, fuse_ino_t ino, int fd);
-
-/* Forgets the amendment prepared for a reply that could not be sent. */
-void passthrough_open_abandon(struct passthrough *p);
 
 /* Drops the reference of one open that passthrough_open() served. */
 void passthrough_release(struct passthrough *p, fuse_ino_t ino);
