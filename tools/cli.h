@@ -48,6 +48,7 @@ struct create_args {
 	bool keep;
 	bool index; /* --index: record the set's manifests once it is complete */
 	const char *view;
+	bool passthrough; /* exec --passthrough: a view that exec mounts reads by passthrough */
 };
 
 /* Parses options up to the volumes; 1 after --help, 0, or a negative error. */

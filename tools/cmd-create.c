@@ -72,6 +72,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		OPT_POST_TIMEOUT,
 		OPT_KEEP,
 		OPT_VIEW,
+		OPT_PASSTHROUGH,
 		OPT_INDEX,
 		OPT_PROVIDER,
 		OPT_STORAGE,
@@ -93,6 +94,7 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 		{ "post-timeout", required_argument, NULL, OPT_POST_TIMEOUT },
 		{ "keep", no_argument, NULL, OPT_KEEP },
 		{ "view", required_argument, NULL, OPT_VIEW },
+		{ "passthrough", no_argument, NULL, OPT_PASSTHROUGH },
 		{ "index", no_argument, NULL, OPT_INDEX },
 		{ "provider", required_argument, NULL, OPT_PROVIDER },
 		{ "storage", required_argument, NULL, OPT_STORAGE },
@@ -179,12 +181,15 @@ int create_args_parse(const struct command *cmd, int argc, char **argv, bool exe
 			break;
 		case OPT_KEEP:
 		case OPT_VIEW:
+		case OPT_PASSTHROUGH:
 			if (!exec)
 				return cli_bad_option(cmd, argc, argv);
 			if (o == OPT_KEEP)
 				a->keep = true;
-			else
+			else if (o == OPT_VIEW)
 				a->view = optarg;
+			else
+				a->passthrough = true;
 			break;
 		case 'h':
 			cli_help(cmd, stdout);

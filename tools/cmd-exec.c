@@ -31,8 +31,11 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* Mounts the history view at `mp` unless one is there already; *ret is its canonical path. */
-static int ensure_view(struct cli *cli, const char *mp, char **ret)
+/*
+ * Mounts the history view at `mp` unless one is there already, with
+ * --passthrough if `passthrough`; *ret is its canonical path.
+ */
+static int ensure_view(struct cli *cli, const char *mp, bool passthrough, char **ret)
 {
 	_cleanup_free_ char *path = NULL;
 	struct mount_entry m;
@@ -62,7 +65,8 @@ static int ensure_view(struct cli *cli, const char *mp, char **ret)
 			return log_error_errno(-errno, "cannot start the view");
 		if (pid == 0) {
 			char *args[] = { "stillfs", "--catalog", (char *)cli->catalog_path, "mount",
-					 path, NULL };
+					 passthrough ? "--passthrough" : path,
+					 passthrough ? path : NULL, NULL };
 
 			execv("/proc/self/exe", args);
 			log_error("cannot run '/proc/self/exe': %m");
@@ -76,6 +80,10 @@ static int ensure_view(struct cli *cli, const char *mp, char **ret)
 			return -EIO;
 		}
 	}
+	if (r > 0 && passthrough)
+		log_info("--passthrough applies only to a view that exec mounts: the one on '%s' "
+			 "was mounted before and reads files as it did",
+			 path);
 	*ret = TAKE_PTR(path);
 	return 0;
 }
@@ -164,7 +172,7 @@ static int run_pin(struct cli *cli, int argc, char **argv)
 	r = cli_get_set(c, argv[optind], &s);
 	if (r < 0)
 		return r;
-	r = ensure_view(cli, mp, &view);
+	r = ensure_view(cli, mp, false, &view);
 	if (r < 0)
 		return r;
 	return pin(c, s, view);
@@ -305,7 +313,7 @@ static int run_exec(struct cli *cli, int argc, char **argv)
 		if (r < 0)
 			goto cleanup;
 	}
-	r = ensure_view(cli, a.view, &view);
+	r = ensure_view(cli, a.view, a.passthrough, &view);
 	if (r < 0)
 		goto cleanup;
 	r = pin(c, set, view);
@@ -337,8 +345,8 @@ const struct command command_exec = {
 	.name = "exec",
 	.run = run_exec,
 	.summary = "run a command on a fresh set shown at a fixed path",
-	.help = "Usage: stillfs exec [CREATE OPTIONS] [--keep] [--view MOUNTPOINT] VOLUME... --\n"
-		"                    COMMAND [ARGS...]\n"
+	.help = "Usage: stillfs exec [CREATE OPTIONS] [--keep] [--view MOUNTPOINT] [--passthrough]\n"
+		"                   VOLUME... -- COMMAND [ARGS...]\n"
 		"\n"
 		"Makes an existing backup job consistent by prefixing it: creates a set of the\n"
 		"VOLUMEs (with the writers and hold that 'stillfs create' takes), mounts the\n"
@@ -361,6 +369,10 @@ const struct command command_exec = {
 		"      --index             record the set's manifests before the command runs\n"
 		"                          (with --keep, 'stillfs verify' can check the backup)\n"
 		"      --view MOUNTPOINT   where the view is, or is to be mounted\n"
+		"      --passthrough       if exec mounts the view, mount it with --passthrough\n"
+		"                          (see 'stillfs mount --help': faster reads of large\n"
+		"                          files, slower for many small ones); a view already\n"
+		"                          mounted keeps the way it was mounted\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"Example: stillfs exec /srv -- sh -c 'restic backup \"$STILLFS_ROOT/srv\"'\n",

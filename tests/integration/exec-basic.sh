@@ -29,6 +29,10 @@
 # - exec killed with SIGKILL while its command runs: a gc while exec was
 #   alive kept the set; after the kill the set is still there, and the next
 #   gc removes it, its snapshot and its pin.
+# - exec --passthrough with a view already mounted says that the view stays
+#   as mounted; with none, it mounts one with --passthrough, and (where the
+#   kernel offers passthrough) a cold read of 16 MiB through it is not read
+#   by the view's daemon but matches the file.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -339,6 +343,49 @@ log "gc: $(tr '\n' ' ' <"$T/gc.out")"
 empty_dir "$cur" || wait_for 3 empty_dir "$cur"
 wait_for 3 no_sets_shown
 log "after SIGKILL of exec, gc removed its set and its pin"
+
+# --- exec --passthrough mounts its view with --passthrough ---
+# a view already mounted stays as it is, and exec says so
+rc=$(run_exec "$T/ptm.out" "$T/ptm.err" --no-writers --passthrough --view "$view" "$vol" -- true)
+[ "$rc" = 0 ] || fail "exec --passthrough on a mounted view exited $rc: $(cat "$T/ptm.err")"
+grep -qF -- "--passthrough applies only to a view that exec mounts" "$T/ptm.err" ||
+	fail "exec --passthrough on a mounted view did not say that it stays as mounted: $(cat "$T/ptm.err")"
+after_exec "exec --passthrough on a mounted view"
+
+head -c $((16 << 20)) /dev/urandom >"$vol/big"
+ptview=$T/view-pt
+rc=$(run_exec "$T/pt.out" "$T/pt.err" --no-writers --keep --passthrough --view "$ptview" "$vol" -- true)
+[ "$rc" = 0 ] || fail "exec --passthrough exited $rc: $(cat "$T/pt.err")"
+setP=$(stillfs list --json | jq -r '.[0].id')
+ptview=$(realpath "$ptview")
+ptdaemon=""
+for p in /proc/[0-9]*; do
+	[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" = "stillfs --catalog $CATALOG mount --passthrough $ptview " ] &&
+		ptdaemon=${p#/proc/}
+done
+[ -n "$ptdaemon" ] || fail "no 'stillfs mount --passthrough $ptview' runs after exec --passthrough: $(pgrep -a stillfs)"
+big=$(find "$ptview"/@GMT-*/ -maxdepth 2 -name big)
+[ -n "$big" ] || fail "the kept set's big file is not in the view: $(find "$ptview" -maxdepth 3 2>&1)"
+rchar() { awk '/^rchar:/ { print $2 }' "/proc/$ptdaemon/io"; }
+# whether the kernel offers passthrough: a view in the foreground says
+mkdir -p "$T/probe"
+timeout 30 "$STILLFS" --catalog "$CATALOG" mount -f --passthrough "$T/probe" 2>"$T/probe.log" &
+track_pid $!
+wait_for 10 grep -q passthrough "$T/probe.log"
+timeout 30 "$STILLFS" --catalog "$CATALOG" umount "$T/probe" || fail "stillfs umount $T/probe failed"
+if grep -qF 'open files are read by the kernel from the snapshot' "$T/probe.log" && [ -r "/proc/$ptdaemon/io" ]; then
+	echo 3 >/proc/sys/vm/drop_caches
+	r0=$(rchar)
+	cmp "$big" "$vol/big" || fail "the big file read through the passthrough view differs"
+	r1=$(rchar)
+	[ $((r1 - r0)) -lt $((1 << 20)) ] ||
+		fail "through the view exec mounted with --passthrough, its daemon read $((r1 - r0)) bytes of a 16 MiB file"
+	log "exec --passthrough: a cold read of 16 MiB made the view's daemon read $((r1 - r0)) bytes"
+else
+	log "exec --passthrough: the kernel offers no passthrough (or no task I/O accounting); only the mount was checked"
+fi
+timeout 30 "$STILLFS" umount "$ptview" 2>"$T/umount.err" || fail "stillfs umount $ptview failed: $(cat "$T/umount.err")"
+stillfs delete "$setP" >/dev/null 2>"$T/delete.err" || fail "delete of the kept set failed: $(cat "$T/delete.err")"
 
 timeout 30 "$STILLFS" umount "$view" 2>"$T/umount.err" || fail "stillfs umount $view failed: $(cat "$T/umount.err")"
 is_mounted "$view" && fail "$view is still mounted after stillfs umount"
