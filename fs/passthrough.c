@@ -1,40 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* FUSE passthrough for libfuse 3.14: see passthrough.h. */
-#include <linux/fuse.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "passthrough-wire.h"
 #include "passthrough.h"
 #include "view-internal.h"
-
-/*
- * Protocol 7.40, newer than the kernel headers Debian 12 ships (7.38): the
- * passthrough flag in the INIT flags, the stacking depth that took the first
- * reserved word of fuse_init_out, FOPEN_PASSTHROUGH with the backing id that
- * took fuse_open_out's padding, and the device's registration ioctls.
- */
-#define PT_FUSE_PASSTHROUGH (1ULL << 37)
-#define PT_FOPEN_PASSTHROUGH (1U << 7)
-#define PT_INIT_OUT_MAX_STACK_DEPTH offsetof(struct fuse_init_out, unused)
-#define PT_OPEN_OUT_BACKING_ID offsetof(struct fuse_open_out, padding)
-
-struct pt_backing_map {
-	int32_t fd;
-	uint32_t flags;
-	uint64_t padding;
-};
-
-#define PT_DEV_IOC_MAGIC 229
-#define PT_DEV_IOC_BACKING_OPEN _IOW(PT_DEV_IOC_MAGIC, 1, struct pt_backing_map)
-#define PT_DEV_IOC_BACKING_CLOSE _IOW(PT_DEV_IOC_MAGIC, 2, uint32_t)
-
-/* a snapshot is a plain filesystem: the view stacks one level above it */
-#define PT_STACK_DEPTH 1
 
 /* The registration shared by the opens of one node. */
 struct backing {
@@ -83,49 +58,15 @@ void passthrough_free(struct passthrough *p)
 	free(p);
 }
 
-static bool is_init_offering(const void *buf, size_t n)
-{
-	struct fuse_in_header h;
-	struct fuse_init_in in;
-	uint64_t flags;
-
-	if (n < sizeof(h) + sizeof(in))
-		return false;
-	memcpy(&h, buf, sizeof(h));
-	if (h.opcode != FUSE_INIT)
-		return false;
-	memcpy(&in, (const char *)buf + sizeof(h), sizeof(in));
-	flags = in.flags;
-	if (flags & FUSE_INIT_EXT)
-		flags |= (uint64_t)in.flags2 << 32;
-	return (flags & PT_FUSE_PASSTHROUGH) != 0;
-}
-
 /* (the custom I/O gets the session's userdata: the view) */
 static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct passthrough *p = ((struct view *)userdata)->passthrough;
 	ssize_t n = read(fd, buf, len);
 
-	if (n > 0 && !atomic_load(&p->offered) && is_init_offering(buf, (size_t)n))
+	if (n > 0 && !atomic_load(&p->offered) && pt_wire_init_offers(buf, (size_t)n))
 		atomic_store(&p->offered, true);
 	return n;
-}
-
-/* The INIT reply asks for passthrough: the flag, and how deep files stack. */
-static void amend_init(struct fuse_init_out *out)
-{
-	uint32_t depth = PT_STACK_DEPTH;
-
-	out->flags |= FUSE_INIT_EXT;
-	out->flags2 |= (uint32_t)(PT_FUSE_PASSTHROUGH >> 32);
-	memcpy((char *)out + PT_INIT_OUT_MAX_STACK_DEPTH, &depth, sizeof(depth));
-}
-
-static void amend_open(struct fuse_open_out *out, int32_t backing_id)
-{
-	out->open_flags |= PT_FOPEN_PASSTHROUGH;
-	memcpy((char *)out + PT_OPEN_OUT_BACKING_ID, &backing_id, sizeof(backing_id));
 }
 
 static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -138,12 +79,12 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 	/* iov[0] is the reply's header, iov[1] its argument; the argument is libfuse's own */
 	if (pending.init && count >= 2 && iov[1].iov_len == sizeof(copy.init)) {
 		memcpy(&copy.init, iov[1].iov_base, sizeof(copy.init));
-		amend_init(&copy.init);
+		pt_wire_amend_init(&copy.init);
 		iov[1].iov_base = &copy.init;
 	} else if (pending.backing_id > 0 && count >= 2 &&
 		   iov[1].iov_len == sizeof(copy.open)) {
 		memcpy(&copy.open, iov[1].iov_base, sizeof(copy.open));
-		amend_open(&copy.open, pending.backing_id);
+		pt_wire_amend_open(&copy.open, pending.backing_id);
 		iov[1].iov_base = &copy.open;
 	}
 	pending.init = false;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests for the parts of fs/ that need no FUSE session: the inode number
- * layout and the node table with its file handles.
+ * layout, the node table with its file handles, the descriptor cache, and
+ * the passthrough additions to the FUSE protocol, checked byte by byte
+ * against the layout of protocol 7.40 (Linux 6.9).
  */
 #include <check.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include "fdcache.h"
 #include "ino.h"
 #include "node.h"
+#include "passthrough-wire.h"
 #include "fast-assert.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -646,6 +649,114 @@ START_TEST(test_fdcache_threads)
 }
 END_TEST
 
+/* --- passthrough on the wire (offsets and values of Linux's uapi fuse.h, 7.40) --- */
+
+static void put32(unsigned char *p, size_t off, uint32_t v)
+{
+	memcpy(p + off, &v, sizeof(v));
+}
+
+static uint32_t get32(const void *p, size_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, (const char *)p + off, sizeof(v));
+	return v;
+}
+
+/* an INIT request as the kernel writes it: fuse_in_header (40 bytes, opcode at
+ * 4) then fuse_init_in (64 bytes, flags at 12, flags2 at 16) */
+static size_t init_request(unsigned char *buf, uint32_t opcode, uint32_t flags, uint32_t flags2)
+{
+	memset(buf, 0, 104);
+	put32(buf, 0, 104);
+	put32(buf, 4, opcode);
+	put32(buf, 40, 7);
+	put32(buf, 44, 41);
+	put32(buf, 40 + 12, flags);
+	put32(buf, 40 + 16, flags2);
+	return 104;
+}
+
+START_TEST(test_passthrough_init_offers)
+{
+	unsigned char buf[128];
+	const uint32_t ext = 1U << 30; /* FUSE_INIT_EXT */
+	size_t n;
+
+	n = init_request(buf, 26, ext, 1U << 5);
+	ck_assert(pt_wire_init_offers(buf, n));
+	/* with other flags around it */
+	n = init_request(buf, 26, ext | 0x3fffffff, 0xffffffff);
+	ck_assert(pt_wire_init_offers(buf, n));
+	/* flags2 counts only with FUSE_INIT_EXT */
+	n = init_request(buf, 26, 0x3fffffff, 1U << 5);
+	ck_assert(!pt_wire_init_offers(buf, n));
+	/* every flag but passthrough */
+	n = init_request(buf, 26, 0xffffffff, ~(1U << 5));
+	ck_assert(!pt_wire_init_offers(buf, n));
+	/* not an INIT (26): a LOOKUP (1) with the same bits */
+	n = init_request(buf, 1, ext, 1U << 5);
+	ck_assert(!pt_wire_init_offers(buf, n));
+	/* cut short */
+	n = init_request(buf, 26, ext, 1U << 5);
+	ck_assert(!pt_wire_init_offers(buf, n - 1));
+	ck_assert(!pt_wire_init_offers(buf, 0));
+}
+END_TEST
+
+START_TEST(test_passthrough_amend_init)
+{
+	struct fuse_init_out out;
+	unsigned char before[sizeof(out)];
+
+	ck_assert_uint_eq(sizeof(out), 64);
+	memset(&out, 0, sizeof(out));
+	out.major = 7;
+	out.minor = 38;
+	out.flags = 0x1234;
+	out.flags2 = 0x1;
+	out.max_write = 1 << 20;
+	memcpy(before, &out, sizeof(out));
+	pt_wire_amend_init(&out);
+	/* flags at 12 gain FUSE_INIT_EXT, flags2 at 32 gain bit 5 (37 - 32) */
+	ck_assert_uint_eq(get32(&out, 12), 0x1234 | (1U << 30));
+	ck_assert_uint_eq(get32(&out, 32), 0x1 | (1U << 5));
+	/* max_stack_depth at 36 */
+	ck_assert_uint_eq(get32(&out, 36), PT_STACK_DEPTH);
+	ck_assert_uint_eq(PT_STACK_DEPTH, 1);
+	/* nothing else changes */
+	for (size_t i = 0; i < sizeof(out); i++)
+		if (i < 12 || (i >= 16 && i < 32) || i >= 40)
+			ck_assert_msg(((unsigned char *)&out)[i] == before[i], "byte %zu changed", i);
+}
+END_TEST
+
+START_TEST(test_passthrough_amend_open)
+{
+	struct fuse_open_out out;
+
+	ck_assert_uint_eq(sizeof(out), 16);
+	memset(&out, 0, sizeof(out));
+	out.fh = UINT64_C(0x0102030405060708);
+	out.open_flags = 1U << 3; /* FOPEN_NONSEEKABLE, kept */
+	pt_wire_amend_open(&out, 0x7654321);
+	ck_assert_uint_eq(out.fh, UINT64_C(0x0102030405060708));
+	/* open_flags at 8 gain FOPEN_PASSTHROUGH (bit 7), backing_id at 12 */
+	ck_assert_uint_eq(get32(&out, 8), (1U << 3) | (1U << 7));
+	ck_assert_uint_eq(get32(&out, 12), 0x7654321);
+}
+END_TEST
+
+START_TEST(test_passthrough_ioctls)
+{
+	/* _IOW(229, 1, 16 bytes) and _IOW(229, 2, 4 bytes) */
+	ck_assert_uint_eq(sizeof(struct pt_backing_map), 16);
+	ck_assert_uint_eq(PT_DEV_IOC_BACKING_OPEN, 0x4010e501);
+	ck_assert_uint_eq(PT_DEV_IOC_BACKING_CLOSE, 0x4004e502);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -677,6 +788,13 @@ static Suite *fs_suite(void)
 	tc = tcase_create("handle");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_handle_open);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("passthrough");
+	tcase_add_test(tc, test_passthrough_init_offers);
+	tcase_add_test(tc, test_passthrough_amend_init);
+	tcase_add_test(tc, test_passthrough_amend_open);
+	tcase_add_test(tc, test_passthrough_ioctls);
 	suite_add_tcase(s, tc);
 	return s;
 }
