@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Reading files: open, read, seek for data and holes, symlinks and extended attributes. */
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/xattr.h>
 
@@ -40,8 +40,8 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 /*
  * Opens a file's data for reading. Backups read files whole, front to back,
  * and the kernel's READs of one file arrive in several threads at once: the
- * daemon's reads of the snapshot get twice the usual readahead. (Random
- * reads are not read ahead either way.)
+ * daemon's reads of the snapshot get twice the usual readahead. (A read
+ * that does not follow on from the one before is not read ahead either way.)
  */
 static int open_data(struct view *v, const struct target *t)
 {
