@@ -81,8 +81,8 @@ static int ensure_view(struct cli *cli, const char *mp, bool passthrough, char *
 		}
 	}
 	if (r > 0 && passthrough)
-		log_info("--passthrough applies only to a view that exec mounts: the one on '%s' "
-			 "was mounted before and reads files as it did",
+		log_info("--passthrough applies only to a view mounted now: the one on '%s' was "
+			 "mounted before and reads files as it did",
 			 path);
 	*ret = TAKE_PTR(path);
 	return 0;
@@ -127,10 +127,14 @@ static int pin(struct catalog *c, const struct catalog_set *s, const char *view)
 	return wait_shown(view, pinned_ns);
 }
 
-static int parse_view_only(const struct command *cmd, int argc, char **argv, const char **view)
+/* Options of pin (`passthrough` set) and unpin (NULL). */
+static int parse_view_options(const struct command *cmd, int argc, char **argv,
+			      const char **view, bool *passthrough)
 {
+	enum { OPT_PASSTHROUGH = 0x100 };
 	static const struct option opts[] = {
 		{ "view", required_argument, NULL, 'v' },
+		{ "passthrough", no_argument, NULL, OPT_PASSTHROUGH },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -140,6 +144,8 @@ static int parse_view_only(const struct command *cmd, int argc, char **argv, con
 	while ((o = getopt_long(argc, argv, "+v:h", opts, NULL)) >= 0) {
 		if (o == 'v') {
 			*view = optarg;
+		} else if (o == OPT_PASSTHROUGH && passthrough) {
+			*passthrough = true;
 		} else if (o == 'h') {
 			cli_help(cmd, stdout);
 			return 1;
@@ -155,10 +161,11 @@ static int run_pin(struct cli *cli, int argc, char **argv)
 	_cleanup_catalog_ struct catalog *c = NULL;
 	_cleanup_catalog_set_ struct catalog_set *s = NULL;
 	_cleanup_free_ char *view = NULL;
+	bool passthrough = false;
 	const char *mp;
 	int r;
 
-	r = parse_view_only(&command_pin, argc, argv, &mp);
+	r = parse_view_options(&command_pin, argc, argv, &mp, &passthrough);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	if (argc - optind != 1)
@@ -172,7 +179,7 @@ static int run_pin(struct cli *cli, int argc, char **argv)
 	r = cli_get_set(c, argv[optind], &s);
 	if (r < 0)
 		return r;
-	r = ensure_view(cli, mp, false, &view);
+	r = ensure_view(cli, mp, passthrough, &view);
 	if (r < 0)
 		return r;
 	return pin(c, s, view);
@@ -185,7 +192,7 @@ static int run_unpin(struct cli *cli, int argc, char **argv)
 	const char *mp;
 	int r;
 
-	r = parse_view_only(&command_unpin, argc, argv, &mp);
+	r = parse_view_options(&command_unpin, argc, argv, &mp, NULL);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	if (argc - optind != 0)
@@ -382,7 +389,7 @@ const struct command command_pin = {
 	.name = "pin",
 	.run = run_pin,
 	.summary = "show a set as current/ of a view",
-	.help = "Usage: stillfs pin [--view MOUNTPOINT] ID\n"
+	.help = "Usage: stillfs pin [--view MOUNTPOINT] [--passthrough] ID\n"
 		"\n"
 		"Shows the complete set ID as MOUNTPOINT/current/ (default " CLI_DEFAULT_VIEW
 		"),\n"
@@ -392,6 +399,9 @@ const struct command command_pin = {
 		"\n"
 		"Options:\n"
 		"  -v, --view MOUNTPOINT   the view\n"
+		"      --passthrough       if pin mounts the view, mount it with --passthrough\n"
+		"                          (see 'stillfs mount --help'); a view already mounted\n"
+		"                          keeps the way it was mounted\n"
 		"  -h, --help              show this help\n",
 };
 

@@ -32,7 +32,8 @@
 # - exec --passthrough with a view already mounted says that the view stays
 #   as mounted; with none, it mounts one with --passthrough, and (where the
 #   kernel offers passthrough) a cold read of 16 MiB through it is not read
-#   by the view's daemon but matches the file.
+#   by the view's daemon but matches the file. pin --passthrough mounts its
+#   view the same way; unpin refuses the option.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -348,7 +349,7 @@ log "after SIGKILL of exec, gc removed its set and its pin"
 # a view already mounted stays as it is, and exec says so
 rc=$(run_exec "$T/ptm.out" "$T/ptm.err" --no-writers --passthrough --view "$view" "$vol" -- true)
 [ "$rc" = 0 ] || fail "exec --passthrough on a mounted view exited $rc: $(cat "$T/ptm.err")"
-grep -qF -- "--passthrough applies only to a view that exec mounts" "$T/ptm.err" ||
+grep -qF -- "--passthrough applies only to a view mounted now" "$T/ptm.err" ||
 	fail "exec --passthrough on a mounted view did not say that it stays as mounted: $(cat "$T/ptm.err")"
 after_exec "exec --passthrough on a mounted view"
 
@@ -358,11 +359,16 @@ rc=$(run_exec "$T/pt.out" "$T/pt.err" --no-writers --keep --passthrough --view "
 [ "$rc" = 0 ] || fail "exec --passthrough exited $rc: $(cat "$T/pt.err")"
 setP=$(stillfs list --json | jq -r '.[0].id')
 ptview=$(realpath "$ptview")
-ptdaemon=""
-for p in /proc/[0-9]*; do
-	[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" = "stillfs --catalog $CATALOG mount --passthrough $ptview " ] &&
-		ptdaemon=${p#/proc/}
-done
+# passthrough_daemon MOUNTPOINT: the pid of 'stillfs mount --passthrough MOUNTPOINT'
+passthrough_daemon() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" = "stillfs --catalog $CATALOG mount --passthrough $1 " ] &&
+			echo "${p#/proc/}"
+	done
+	return 0
+}
+ptdaemon=$(passthrough_daemon "$ptview")
 [ -n "$ptdaemon" ] || fail "no 'stillfs mount --passthrough $ptview' runs after exec --passthrough: $(pgrep -a stillfs)"
 big=$(find "$ptview"/@GMT-*/ -maxdepth 2 -name big)
 [ -n "$big" ] || fail "the kept set's big file is not in the view: $(find "$ptview" -maxdepth 3 2>&1)"
@@ -385,6 +391,22 @@ else
 	log "exec --passthrough: the kernel offers no passthrough (or no task I/O accounting); only the mount was checked"
 fi
 timeout 30 "$STILLFS" umount "$ptview" 2>"$T/umount.err" || fail "stillfs umount $ptview failed: $(cat "$T/umount.err")"
+
+# pin --passthrough mounts the same way; unpin has no such option
+mkdir -p "$T/view-pin"
+pinview=$(realpath "$T/view-pin")
+timeout 60 "$STILLFS" --catalog "$CATALOG" pin --passthrough --view "$pinview" "$setP" 2>"$T/pin.err" ||
+	fail "pin --passthrough failed: $(cat "$T/pin.err")"
+[ -n "$(passthrough_daemon "$pinview")" ] ||
+	fail "no 'stillfs mount --passthrough $pinview' runs after pin --passthrough: $(pgrep -a stillfs)"
+cmp "$pinview/current/$(basename "$(dirname "$big")")/big" "$vol/big" ||
+	fail "the big file in current/ of the view pin mounted differs"
+rc=0
+"$STILLFS" --catalog "$CATALOG" unpin --passthrough --view "$pinview" 2>"$T/unpin.err" || rc=$?
+[ "$rc" = 2 ] || fail "unpin --passthrough exited $rc, not 2 (a usage error): $(cat "$T/unpin.err")"
+stillfs unpin --view "$pinview" || fail "unpin of $pinview failed"
+timeout 30 "$STILLFS" umount "$pinview" 2>"$T/umount.err" || fail "stillfs umount $pinview failed: $(cat "$T/umount.err")"
+log "pin --passthrough mounted its view with --passthrough"
 stillfs delete "$setP" >/dev/null 2>"$T/delete.err" || fail "delete of the kept set failed: $(cat "$T/delete.err")"
 
 timeout 30 "$STILLFS" umount "$view" 2>"$T/umount.err" || fail "stillfs umount $view failed: $(cat "$T/umount.err")"
