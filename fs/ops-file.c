@@ -40,8 +40,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 /*
  * Opens a file's data for reading. Backups read files whole, front to back,
  * and the kernel's READs of one file arrive in several threads at once: the
- * daemon's reads of the snapshot get twice the usual readahead. (A read
- * that does not follow on from the one before is not read ahead either way.)
+ * daemon's reads of the snapshot get twice the usual readahead.
  */
 static int open_data(struct view *v, const struct target *t)
 {

@@ -137,6 +137,16 @@ wait_for() {
 
 is_mounted() { mountpoint -q "$1"; }
 
+# What a view mounted with --passthrough logs once the kernel's INIT is answered.
+PASSTHROUGH_ON='open files are read by the kernel from the snapshot (passthrough)'
+PASSTHROUGH_OFF='this kernel offers no FUSE passthrough'
+# passthrough_offered LOG: waits until such a view, logging to LOG, says
+# whether the kernel offers passthrough; true if it does.
+passthrough_offered() {
+	wait_for 10 grep -qF -e "$PASSTHROUGH_ON" -e "$PASSTHROUGH_OFF" "$1"
+	grep -qF "$PASSTHROUGH_ON" "$1"
+}
+
 # mount_view MOUNTPOINT [ARGS...]: mounts a view and waits until it is ready.
 mount_view() {
 	local mnt=$1

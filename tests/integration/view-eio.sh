@@ -61,9 +61,7 @@ mkdir -p "$T/view"
 track_pid $!
 wait_for 10 is_mounted "$T/view"
 if [ ${#MOUNT_OPTS[@]} -gt 0 ]; then
-	wait_for 10 grep -q passthrough "$T/view.log"
-	grep -q 'this kernel offers no FUSE passthrough' "$T/view.log" &&
-		skip "the kernel ($(uname -r)) offers no FUSE passthrough"
+	passthrough_offered "$T/view.log" || skip "the kernel ($(uname -r)) offers no FUSE passthrough"
 fi
 V="$T/view/$token/$name"
 

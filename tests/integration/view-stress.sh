@@ -80,13 +80,9 @@ mkdir -p "$T/view"
 daemon=$!
 track_pid "$daemon"
 wait_for 10 is_mounted "$T/view"
-# what the daemon logs once the kernel's INIT is answered
-PT_ON='open files are read by the kernel from the snapshot (passthrough)'
-PT_OFF='this kernel offers no FUSE passthrough'
 if [ ${#MOUNT_OPTS[@]} -gt 0 ]; then
-	wait_for 10 grep -q -e "$PT_ON" -e "$PT_OFF" "$T/daemon.log"
-	grep -qF "$PT_OFF" "$T/daemon.log" && skip "the kernel ($(uname -r)) offers no FUSE passthrough"
-	log "passthrough: $(grep -F "$PT_ON" "$T/daemon.log")"
+	passthrough_offered "$T/daemon.log" || skip "the kernel ($(uname -r)) offers no FUSE passthrough"
+	log "passthrough: $(grep -F "$PASSTHROUGH_ON" "$T/daemon.log")"
 fi
 V="$T/view/latest/$name"
 wait_for 10 test -d "$V"
@@ -249,8 +245,8 @@ bounded 60 /dev/null "$T/cmp.err" cmp "$V/big3" "$SNAP/big3" ||
 fds=$(find "/proc/$daemon/fd" -mindepth 1 | wc -l)
 log "daemon: $(grep -c '' "$T/daemon.log") log lines, $fds descriptors open," \
 	"$(grep VmHWM "/proc/$daemon/status" | tr -s ' \t' ' '), $(grep Threads "/proc/$daemon/status" | tr -s ' \t' ' ')"
-if grep -iv -e '^stillfs: serving' -e "$PT_ON" "$T/daemon.log" | grep -q .; then
-	problem "the daemon logged: $(grep -iv -e '^stillfs: serving' -e "$PT_ON" "$T/daemon.log" | head -3)"
+if grep -iv -e '^stillfs: serving' -e "$PASSTHROUGH_ON" "$T/daemon.log" | grep -q .; then
+	problem "the daemon logged: $(grep -iv -e '^stillfs: serving' -e "$PASSTHROUGH_ON" "$T/daemon.log" | head -3)"
 fi
 timeout 30 "$STILLFS" --catalog "$CATALOG" umount "$T/view" || fail "stillfs umount"
 timeout 10 tail --pid="$daemon" -f /dev/null || fail "the daemon did not exit after umount"
