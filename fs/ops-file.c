@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/xattr.h>
 
+#include "direct-read.h"
 #include "ops.h"
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -40,7 +41,8 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 /*
  * Opens a file's data for reading. Backups read files whole, front to back,
  * and the kernel's READs of one file arrive in several threads at once: the
- * daemon's reads of the snapshot get twice the usual readahead.
+ * kernel's own reads of the snapshot (passthrough), and the daemon's where
+ * they cannot be direct (direct-read.h), get twice the usual readahead.
  */
 static int open_data(struct view *v, const struct target *t)
 {
@@ -91,11 +93,14 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)fd;
-	/* (the kernel refuses passthrough together with a kept page cache: it has none) */
-	if (v->passthrough && passthrough_open(v->passthrough, ino, fd))
+	/* (the kernel refuses passthrough together with a kept page cache: it has
+	 * none; and reads through a direct descriptor itself, so it gets none) */
+	if (v->passthrough && passthrough_open(v->passthrough, ino, fd)) {
 		fi->fh |= FH_PASSTHROUGH;
-	else
+	} else {
 		fi->keep_cache = 1;
+		(void)direct_read_enable(fd);
+	}
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) < 0) {
 		if (fi->fh & FH_PASSTHROUGH)
@@ -120,6 +125,8 @@ static int node_open(void *userdata)
 		r = -EISDIR;
 	if (r == 0)
 		r = open_data(o->v, &t);
+	if (r >= 0)
+		(void)direct_read_enable(r);
 	return r < 0 ? -target_errno(r, o->what, &t) : r;
 }
 
@@ -144,49 +151,39 @@ static void file_fd_put(fuse_req_t req, fuse_ino_t ino, int fd)
 		fdcache_put(v->files, ino, fd);
 }
 
-static int read_full(int fd, char *buf, size_t size, off_t off, size_t *ret)
-{
-	size_t done = 0;
-
-	while (done < size) {
-		ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	*ret = done;
-	return 0;
-}
-
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	_cleanup_free_ char *buf = malloc(size ? size : 1);
-	size_t done = 0;
+	struct bufpool *pool = view_of(req)->buffers;
+	size_t span = direct_read_span(off, size), skip = 0, len = 0;
+	char *buf = NULL;
+	bool pooled = span <= bufpool_size(pool);
 	int fd, r;
 
+	if (pooled)
+		buf = bufpool_get(pool);
+	else if (posix_memalign((void **)&buf, DIRECT_READ_ALIGN, span) != 0)
+		buf = NULL;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fd = file_fd(req, ino, fi, "read");
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
+	r = fd;
+	if (fd >= 0) {
+		r = direct_read(fd, buf, size, off, &skip, &len);
+		file_fd_put(req, ino, fd);
+		if (r < 0)
+			log_error("read of inode %#jx at %jd failed: %s", (uintmax_t)ino,
+				  (intmax_t)off, strerror(-r));
 	}
-	r = read_full(fd, buf, size, off, &done);
-	file_fd_put(req, ino, fd);
-	if (r < 0) {
-		log_error("read of inode %#jx at %jd failed: %s", (uintmax_t)ino, (intmax_t)off,
-			  strerror(-r));
+	if (r < 0)
 		fuse_reply_err(req, -r);
-		return;
-	}
-	fuse_reply_buf(req, buf, done);
+	else
+		fuse_reply_buf(req, buf + skip, len);
+	if (pooled)
+		bufpool_put(pool, buf);
+	else
+		free(buf);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -8,6 +8,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "bufpool.h"
 #include "catalog.h"
 #include "fdcache.h"
 #include "ino.h"
@@ -71,6 +72,7 @@ struct view {
 	/* the kernel skips OPEN and RELEASE of files: every read names the node alone */
 	bool no_open;
 	struct fdcache *files; /* descriptors of files being read, without OPEN */
+	struct bufpool *buffers; /* what READs are read into */
 	struct passthrough *passthrough; /* NULL unless asked for (view_options) */
 	atomic_bool readahead_pending;
 };

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "direct-read.h"
 #include "view-internal.h"
 
 /* ro: the kernel refuses writes and keeps cached attributes valid after reads.
@@ -15,6 +16,11 @@
  * files, and never more than an eighth of what the daemon may open */
 #define VIEW_FDCACHE_MAX 64
 #define VIEW_FDCACHE_MIN 4
+
+/* worker threads; each reads into a buffer of the largest READ the kernel
+ * sends (1 MiB with libfuse 3.14), spanning whole pages for direct I/O */
+#define VIEW_MAX_THREADS 16
+#define VIEW_READ_MAX (1u << 20)
 
 static unsigned int fdcache_size(void)
 {
@@ -63,6 +69,9 @@ static int view_setup(struct view *v, const struct view_options *o, struct errbu
 	r = fdcache_new(fdcache_size(), &v->files);
 	if (r < 0)
 		return r;
+	r = bufpool_new(direct_read_span(1, VIEW_READ_MAX), VIEW_MAX_THREADS, &v->buffers);
+	if (r < 0)
+		return r;
 	if (o->passthrough) {
 		r = passthrough_new(&v->passthrough);
 		if (r < 0)
@@ -108,6 +117,7 @@ static void view_teardown(struct view *v)
 	view_sets_clear(v);
 	node_table_free(v->nodes);
 	fdcache_free(v->files);
+	bufpool_free(v->buffers);
 	passthrough_free(v->passthrough);
 	catalog_free(v->catalog);
 	pthread_cond_destroy(&v->stop_cond);
@@ -190,7 +200,7 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 		r = -ENOMEM;
 		goto out_unmount;
 	}
-	fuse_loop_cfg_set_max_threads(loop, 16);
+	fuse_loop_cfg_set_max_threads(loop, VIEW_MAX_THREADS);
 	fuse_loop_cfg_set_idle_threads(loop, 4);
 	r = fuse_session_loop_mt(v.session, loop);
 	if (r != 0)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests for the parts of fs/ that need no FUSE session: the inode number
- * layout, the node table with its file handles, the descriptor cache, and
- * the passthrough additions to the FUSE protocol, checked byte by byte
+ * layout, the node table with its file handles, the descriptor cache, the
+ * read buffers and direct reads, and the passthrough additions to the FUSE protocol, checked byte by byte
  * against the layout of protocol 7.40 (Linux 6.9).
  */
 #include <check.h>
@@ -14,9 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bufpool.h"
+#include "direct-read.h"
 #include "fdcache.h"
 #include "ino.h"
 #include "node.h"
@@ -649,6 +652,237 @@ START_TEST(test_fdcache_threads)
 }
 END_TEST
 
+/* --- read buffers --- */
+
+START_TEST(test_bufpool_reuse)
+{
+	struct bufpool *p;
+	char *a, *b;
+
+	ck_assert_int_eq(bufpool_new((1u << 20) + 4096, 2, &p), 0);
+	ck_assert_uint_eq(bufpool_size(p), (1u << 20) + 4096);
+	a = bufpool_get(p);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq((uintptr_t)a % DIRECT_READ_ALIGN, 0);
+	memset(a, 0xa5, bufpool_size(p));
+	ck_assert_uint_eq(bufpool_count(p), 0);
+	bufpool_put(p, a);
+	ck_assert_uint_eq(bufpool_count(p), 1);
+	b = bufpool_get(p);
+	ck_assert_ptr_eq(b, a);
+	ck_assert_uint_eq(bufpool_count(p), 0);
+	bufpool_put(p, b);
+	bufpool_put(p, NULL);
+	ck_assert_uint_eq(bufpool_count(p), 1);
+	bufpool_free(p);
+}
+END_TEST
+
+START_TEST(test_bufpool_bounded)
+{
+	struct bufpool *p;
+	void *b[3];
+
+	ck_assert_int_eq(bufpool_new(8192, 2, &p), 0);
+	for (int i = 0; i < 3; i++) {
+		b[i] = bufpool_get(p);
+		ck_assert_ptr_nonnull(b[i]);
+		for (int j = 0; j < i; j++)
+			ck_assert_ptr_ne(b[i], b[j]);
+	}
+	for (int i = 0; i < 3; i++)
+		bufpool_put(p, b[i]);
+	/* the third was unmapped, not kept */
+	ck_assert_uint_eq(bufpool_count(p), 2);
+	bufpool_free(p);
+}
+END_TEST
+
+struct pool_user {
+	struct bufpool *p;
+	unsigned char id;
+	int bad;
+};
+
+/* Each thread fills what it holds with its own number: a buffer handed to
+ * two threads at once would show the other's. */
+static void *pool_user_main(void *arg)
+{
+	struct pool_user *u = arg;
+	size_t size = bufpool_size(u->p);
+
+	for (int i = 0; i < 2000; i++) {
+		unsigned char *b = bufpool_get(u->p);
+
+		if (!b) {
+			u->bad++;
+			continue;
+		}
+		b[0] = b[size / 2] = b[size - 1] = u->id;
+		sched_yield();
+		if (b[0] != u->id || b[size / 2] != u->id || b[size - 1] != u->id)
+			u->bad++;
+		bufpool_put(u->p, b);
+	}
+	return NULL;
+}
+
+START_TEST(test_bufpool_threads)
+{
+	struct pool_user u[8];
+	pthread_t th[8];
+	struct bufpool *p;
+
+	ck_assert_int_eq(bufpool_new(16384, 4, &p), 0);
+	for (int i = 0; i < 8; i++) {
+		u[i] = (struct pool_user){ .p = p, .id = (unsigned char)(i + 1) };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, pool_user_main, &u[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(u[i].bad, 0);
+	}
+	ck_assert_uint_le(bufpool_count(p), 4);
+	bufpool_free(p);
+}
+END_TEST
+
+/* --- direct reads --- */
+
+#define DR_SIZE ((3u << 20) + 123)
+
+static unsigned char dr_byte(size_t i)
+{
+	return (unsigned char)(i * 7 + (i >> 12));
+}
+
+/* A file of DR_SIZE bytes in the test's directory, none of it in the page cache; returns it open. */
+static int dr_file(void)
+{
+	unsigned char *data = malloc(DR_SIZE);
+	char path[PATH_MAX + 8];
+	int fd;
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < DR_SIZE; i++)
+		data[i] = dr_byte(i);
+	snprintf(path, sizeof(path), "%s/data", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, DR_SIZE), (ssize_t)DR_SIZE);
+	free(data);
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	return fd;
+}
+
+/* Pages of the file in the page cache. */
+static size_t dr_cached_pages(int fd)
+{
+	size_t pages = (DR_SIZE + 4095) / 4096, n = 0;
+	unsigned char *vec = malloc(pages);
+	void *map = mmap(NULL, DR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+
+	ck_assert_ptr_nonnull(vec);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	ck_assert_int_eq(mincore(map, DR_SIZE, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	munmap(map, DR_SIZE);
+	free(vec);
+	return n;
+}
+
+static const struct {
+	off_t off;
+	size_t size;
+} dr_cases[] = {
+	{ 0, 1u << 20 },                 /* a READ of the kernel's readahead */
+	{ 4096, 8192 },                  /* aligned, small */
+	{ 1, 100 },                      /* inside one page */
+	{ 4095, 2 },                     /* across a page boundary */
+	{ (1 << 20) - 1, 1u << 20 },     /* unaligned, one page more in the span */
+	{ 3 << 20, 1u << 20 },           /* across the end of the file */
+	{ (3 << 20) + 100, 23 },         /* up to the last byte */
+	{ (3 << 20) + 123, 10 },         /* at the end of the file */
+	{ 5 << 20, 4096 },               /* past it */
+	{ 8192, 0 },                     /* nothing */
+};
+
+static void dr_check_all(int fd)
+{
+	for (size_t c = 0; c < ARRAY_SIZE(dr_cases); c++) {
+		off_t off = dr_cases[c].off;
+		size_t size = dr_cases[c].size, skip = 99, len = 99, want;
+		size_t span = direct_read_span(off, size);
+		char *buf = NULL;
+
+		want = (size_t)off >= DR_SIZE ? 0 : DR_SIZE - (size_t)off < size ? DR_SIZE - (size_t)off : size;
+		ck_assert_uint_eq(span % DIRECT_READ_ALIGN, 0);
+		ck_assert_uint_ge(span, (size_t)off % DIRECT_READ_ALIGN + size);
+		ck_assert_int_eq(posix_memalign((void **)&buf, DIRECT_READ_ALIGN, span ? span : 1), 0);
+		ck_assert_int_eq(direct_read(fd, buf, size, off, &skip, &len), 0);
+		ck_assert_msg(len == want, "case %zu: %zu bytes, not %zu", c, len, want);
+		if (len > 0)
+			ck_assert_uint_eq(skip, (size_t)off % DIRECT_READ_ALIGN);
+		for (size_t i = 0; i < len; i++)
+			fast_assert_uint_eq((unsigned char)buf[skip + i], dr_byte((size_t)off + i));
+		free(buf);
+	}
+}
+
+START_TEST(test_direct_read_buffered)
+{
+	int fd = dr_file();
+
+	dr_check_all(fd);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_direct_read_direct)
+{
+	int fd = dr_file();
+
+	if (!direct_read_enable(fd)) {
+		fprintf(stderr, "test-fs: skipping direct reads: refused on '%s'\n", dir);
+		close(fd);
+		return;
+	}
+	ck_assert(fcntl(fd, F_GETFL) & O_DIRECT);
+	dr_check_all(fd);
+	/* still direct, and nothing was read into the page cache */
+	ck_assert(fcntl(fd, F_GETFL) & O_DIRECT);
+	ck_assert_uint_eq(dr_cached_pages(fd), 0);
+	close(fd);
+}
+END_TEST
+
+/* A direct read the filesystem refuses (here: a buffer off the alignment it
+ * needs) is done again as an ordinary one, and the descriptor stays so. */
+START_TEST(test_direct_read_refused)
+{
+	int fd = dr_file();
+	char *buf = NULL;
+	size_t skip, len;
+
+	if (!direct_read_enable(fd)) {
+		fprintf(stderr, "test-fs: skipping direct reads: refused on '%s'\n", dir);
+		close(fd);
+		return;
+	}
+	ck_assert_int_eq(posix_memalign((void **)&buf, DIRECT_READ_ALIGN, 3 * 4096), 0);
+	ck_assert_int_eq(direct_read(fd, buf + 1, 4096, 4096, &skip, &len), 0);
+	ck_assert_uint_eq(skip, 0);
+	ck_assert_uint_eq(len, 4096);
+	for (size_t i = 0; i < len; i++)
+		fast_assert_uint_eq((unsigned char)buf[1 + i], dr_byte(4096 + i));
+	ck_assert(!(fcntl(fd, F_GETFL) & O_DIRECT));
+	free(buf);
+	close(fd);
+}
+END_TEST
+
 /* --- passthrough on the wire (offsets and values of Linux's uapi fuse.h, 7.40) --- */
 
 static void put32(unsigned char *p, size_t off, uint32_t v)
@@ -783,6 +1017,19 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_fdcache_bounded);
 	tcase_add_test(tc, test_fdcache_expire);
 	tcase_add_test(tc, test_fdcache_threads);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bufpool");
+	tcase_add_test(tc, test_bufpool_reuse);
+	tcase_add_test(tc, test_bufpool_bounded);
+	tcase_add_test(tc, test_bufpool_threads);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("direct read");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_direct_read_buffered);
+	tcase_add_test(tc, test_direct_read_direct);
+	tcase_add_test(tc, test_direct_read_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handle");
