@@ -94,7 +94,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)fd;
 	/* (the kernel refuses passthrough together with a kept page cache: it has
-	 * none; and reads through a direct descriptor itself, so it gets none) */
+	 * none; and it serves the reader's calls through this descriptor, which
+	 * is left as it is so that they stay cached) */
 	if (v->passthrough && passthrough_open(v->passthrough, ino, fd)) {
 		fi->fh |= FH_PASSTHROUGH;
 	} else {

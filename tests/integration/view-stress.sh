@@ -8,10 +8,11 @@
 # serves afterwards. A self-check first proves readstress sees one wrong byte.
 #
 # First, a cold read of a 64 MiB file shows who reads the data: the daemon,
-# all of it. With --passthrough (meson's view-stress-passthrough) the view is
+# all of it, with direct I/O (none of it stays in the snapshot's page
+# cache). With --passthrough (meson's view-stress-passthrough) the view is
 # mounted so: the kernel then reads open files from the snapshot itself, so
-# the daemon must read next to nothing there while every byte of the stress
-# still matches. Skipped where the kernel offers no passthrough.
+# the daemon must read next to nothing there (the data is in the snapshot's
+# page cache) while every byte of the stress still matches. Skipped where the kernel offers no passthrough.
 
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +25,7 @@ case ${1:-} in
 esac
 
 require_root
-require_cmd btrfs python3 jq timeout cmp
+require_cmd btrfs python3 jq timeout cmp fincore
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 RS=$STILLFS_TEST_TOOLS/readstress
 [ -x "$RS" ] || fail "test tool readstress not built"
@@ -161,6 +162,21 @@ else
 		fail "the daemon read $read_by_daemon bytes for a cold read of 64 MiB, not all of it"
 fi
 log "a cold read of 64 MiB made the daemon read $read_by_daemon bytes"
+
+# where that read left the data: in the view's page cache only (the daemon
+# reads the snapshot with direct I/O), or, with passthrough, in the
+# snapshot's (the kernel reads the snapshot's file as the reader's calls come)
+snap_cached=$(fincore --bytes --noheadings --output RES "$SNAP/big1") ||
+	fail "fincore failed on $SNAP/big1"
+snap_cached=${snap_cached// /}
+if [ ${#MOUNT_OPTS[@]} -gt 0 ]; then
+	[ "$snap_cached" -ge $((32 << 20)) ] ||
+		fail "with passthrough the snapshot's page cache holds only $snap_cached bytes of big1"
+else
+	[ "$snap_cached" -lt $((1 << 20)) ] ||
+		fail "the daemon's direct reads left $snap_cached bytes of big1 in the snapshot's page cache"
+fi
+log "the snapshot's page cache holds $snap_cached bytes of big1"
 
 # page cache drops on the whole machine (this test's, and any other's)
 machine_drops() { awk '$1 == "drop_pagecache" { print $2 }' /proc/vmstat; }
