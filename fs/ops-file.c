@@ -38,19 +38,23 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, buf);
 }
 
-/*
- * Opens a file's data for reading. Backups read files whole, front to back,
- * and the kernel's READs of one file arrive in several threads at once: the
- * kernel's own reads of the snapshot (passthrough), and the daemon's where
- * they cannot be direct (direct-read.h), get twice the usual readahead.
- */
 static int open_data(struct view *v, const struct target *t)
 {
-	int fd = target_open(v, t, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	return target_open(v, t, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+}
 
-	if (fd >= 0)
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	return fd;
+/*
+ * How a file's data is read: directly where asked and the filesystem allows
+ * (direct-read.h), else through the snapshot's page cache. Backups read files
+ * whole, front to back, and the kernel's READs of one file arrive in several
+ * threads at once: reads through the page cache (the kernel's own under
+ * passthrough, or the daemon's) get twice the usual readahead.
+ */
+static void set_read_mode(int fd, bool direct)
+{
+	if (direct && direct_read_enable(fd))
+		return;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
 /* in an OPEN's file handle, beside the descriptor: the kernel reads the file itself */
@@ -95,13 +99,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)fd;
 	/* (the kernel refuses passthrough together with a kept page cache: it has
 	 * none; and it serves the reader's calls through this descriptor, which
-	 * is left as it is so that they stay cached) */
-	if (v->passthrough && passthrough_open(v->passthrough, ino, fd)) {
+	 * is therefore not made direct: they stay cached) */
+	if (v->passthrough && passthrough_open(v->passthrough, ino, fd))
 		fi->fh |= FH_PASSTHROUGH;
-	} else {
+	else
 		fi->keep_cache = 1;
-		(void)direct_read_enable(fd);
-	}
+	set_read_mode(fd, !(fi->fh & FH_PASSTHROUGH));
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) < 0) {
 		if (fi->fh & FH_PASSTHROUGH)
@@ -127,7 +130,7 @@ static int node_open(void *userdata)
 	if (r == 0)
 		r = open_data(o->v, &t);
 	if (r >= 0)
-		(void)direct_read_enable(r);
+		set_read_mode(r, true);
 	return r < 0 ? -target_errno(r, o->what, &t) : r;
 }
 
