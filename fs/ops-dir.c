@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Listing directories: the synthetic ones (the root, a set, current/) and a snapshot's. */
 #include <dirent.h>
+#include <pthread.h>
 
+#include "dir-reply.h"
 #include "ops.h"
 
 #define DIRBUF_SIZE (64 * 1024)
@@ -11,15 +13,38 @@
  * listing a reply at a time, each starting where the last one ended; entries
  * read from the snapshot but not yet sent wait in buf for the next request, so
  * each is read once.
+ *
+ * A READDIRPLUS reply costs a stat and a handle per entry, and the kernel then
+ * spends about as long taking the entries in, while the daemon would wait for
+ * the next request. So once a reply is sent, the thread that sent it goes on
+ * to build the next one (`ahead`), holding the lock that the next request
+ * waits on: the two halves of a walk run at once on two processors.
  */
 struct dir {
+	pthread_mutex_t lock;
 	int fd;
 	struct target t;
 	size_t len;  /* bytes of getdents64 records in buf */
 	size_t pos;  /* the first record not yet sent */
 	off_t next;  /* the offset the kernel asks for to continue from pos */
+	struct dir_reply now;   /* the reply being built for a request */
+	struct dir_reply ahead; /* the reply to the request expected next */
+	bool ahead_ready;
 	char buf[DIRBUF_SIZE];
 };
+
+static void dir_free(struct view *v, struct dir *d)
+{
+	if (d->ahead_ready)
+		dir_reply_drop(&d->ahead, v->nodes);
+	dir_reply_release(&d->now);
+	dir_reply_release(&d->ahead);
+	if (d->fd >= 0)
+		close(d->fd);
+	target_release(&d->t);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -33,6 +58,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	d->fd = -1;
+	pthread_mutex_init(&d->lock, NULL);
 	r = target_resolve(v, ino, &d->t);
 	if (r == 0 && d->t.kind == INO_KIND_LATEST)
 		r = -ENOTDIR;
@@ -48,36 +74,34 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (r < 0) {
 		fuse_reply_err(req, target_errno(r, "opendir", &d->t));
-		target_release(&d->t);
-		free(d);
+		dir_free(v, d);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
-	if (fuse_reply_open(req, fi) < 0) {
-		if (d->fd >= 0)
-			close(d->fd);
-		target_release(&d->t);
-		free(d);
-	}
+	if (fuse_reply_open(req, fi) < 0)
+		dir_free(v, d);
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir *d = (struct dir *)(uintptr_t)fi->fh;
 
-	if (d->fd >= 0)
-		close(d->fd);
-	target_release(&d->t);
-	free(d);
+	/* waits for a reply still being built ahead */
+	pthread_mutex_lock(&d->lock);
+	pthread_mutex_unlock(&d->lock);
+	dir_free(view_of(req), d);
 	fuse_reply_err(req, 0);
 }
 
-/* Appends one entry; returns its size, or 0 when it no longer fits. */
-static size_t add_entry(fuse_req_t req, char *p, size_t rem, bool plus, const char *name,
+/*
+ * Appends one entry; returns its size, or 0 when it no longer fits. (libfuse
+ * reads nothing of the request here, and a reply built ahead has none.)
+ */
+static size_t add_entry(char *p, size_t rem, bool plus, const char *name,
 			const struct fuse_entry_param *e, off_t next)
 {
-	size_t n = plus ? fuse_add_direntry_plus(req, p, rem, name, e, next)
-			: fuse_add_direntry(req, p, rem, name, &e->attr, next);
+	size_t n = plus ? fuse_add_direntry_plus(NULL, p, rem, name, e, next)
+			: fuse_add_direntry(NULL, p, rem, name, &e->attr, next);
 
 	return n > rem ? 0 : n;
 }
@@ -152,7 +176,7 @@ static void readdir_synthetic(fuse_req_t req, struct view *v, struct dir *d, siz
 		if (!plus) {
 			e.ino = 0;
 		}
-		n = add_entry(req, buf + used, size - used, plus, name, &e, (off_t)i + 1);
+		n = add_entry(buf + used, size - used, plus, name, &e, (off_t)i + 1);
 		if (n == 0) {
 			if (ref)
 				node_table_forget(v->nodes, e.ino, 1);
@@ -168,26 +192,16 @@ static void readdir_synthetic(fuse_req_t req, struct view *v, struct dir *d, siz
 		fuse_reply_buf(req, buf, used);
 }
 
-static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t size, off_t off,
-			 bool plus)
+/*
+ * Fills `rep` with the entries from d's position on, up to `size` bytes. With
+ * `plus`, each entry takes a lookup reference, recorded in rep.
+ */
+static void fill_file(struct view *v, struct dir *d, struct dir_reply *rep, size_t size,
+		      bool plus)
 {
-	_cleanup_free_ char *buf = malloc(size);
-	size_t used = 0;
 	bool full = false;
 	int r = 0;
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (off != d->next || (off == 0 && d->len == 0)) {
-		if (lseek(d->fd, off, SEEK_SET) < 0) {
-			fuse_reply_err(req, errno);
-			return;
-		}
-		d->len = d->pos = 0;
-		d->next = off;
-	}
 	while (!full && r == 0) {
 		if (d->pos >= d->len) {
 			ssize_t got = getdents64(d->fd, d->buf, sizeof(d->buf));
@@ -205,6 +219,7 @@ static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t s
 			struct dirent64 *de = (struct dirent64 *)(d->buf + d->pos);
 			struct fuse_entry_param e = { 0 };
 			bool dot = streq(de->d_name, ".") || streq(de->d_name, "..");
+			bool ref = false;
 			size_t n;
 
 			if (!dot && hidden_name(&d->t, de->d_name)) {
@@ -240,24 +255,91 @@ static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t s
 				r = child_entry(v, &d->t, d->fd, de->d_name, &e);
 				if (r < 0)
 					break;
+				ref = true;
 			}
-			n = add_entry(req, buf + used, size - used, plus, de->d_name, &e,
-				      (off_t)de->d_off);
-			if (n == 0) {
-				if (plus && !dot)
+			n = add_entry(rep->buf + rep->used, size - rep->used, plus,
+				      de->d_name, &e, (off_t)de->d_off);
+			if (ref && n > 0)
+				r = dir_reply_add_id(rep, e.ino);
+			if (n == 0 || r < 0) {
+				if (ref)
 					node_table_forget(v->nodes, e.ino, 1);
 				full = true;
 				break;
 			}
-			used += n;
+			rep->used += n;
 			d->pos += de->d_reclen;
 			d->next = (off_t)de->d_off;
 		}
 	}
-	if (r < 0 && used == 0)
-		fuse_reply_err(req, target_errno(r, "readdir", &d->t));
+	if (rep->used == 0)
+		rep->err = r;
+}
+
+/* Sends a built reply; its references are the kernel's once it has it. */
+static void send_reply(fuse_req_t req, struct view *v, struct dir *d, struct dir_reply *rep)
+{
+	int r;
+
+	if (rep->err < 0)
+		r = fuse_reply_err(req, target_errno(rep->err, "readdir", &d->t));
 	else
-		fuse_reply_buf(req, buf, used);
+		r = fuse_reply_buf(req, rep->buf, rep->used);
+	if (r < 0)
+		dir_reply_drop(rep, v->nodes);
+	else
+		dir_reply_sent(rep);
+}
+
+/* Builds the reply to the request that follows one of `size` bytes, if there is one. */
+static void build_ahead(struct view *v, struct dir *d, const struct dir_reply *sent,
+			size_t size)
+{
+	if (sent->err < 0 || sent->used == 0)
+		return;
+	if (dir_reply_start(&d->ahead, size, d->next) < 0)
+		return;
+	fill_file(v, d, &d->ahead, size, true);
+	d->ahead_ready = true;
+}
+
+static void readdir_file(fuse_req_t req, struct view *v, struct dir *d, size_t size, off_t off,
+			 bool plus)
+{
+	int r;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->ahead_ready) {
+		d->ahead_ready = false;
+		if (plus && d->ahead.off == off && d->ahead.used <= size) {
+			send_reply(req, v, d, &d->ahead);
+			build_ahead(v, d, &d->ahead, size);
+			goto out;
+		}
+		/* not what was asked for: the listing goes on from `off` instead */
+		dir_reply_drop(&d->ahead, v->nodes);
+		d->len = d->pos = 0;
+		d->next = -1;
+	}
+	if (off != d->next || (off == 0 && d->len == 0)) {
+		if (lseek(d->fd, off, SEEK_SET) < 0) {
+			fuse_reply_err(req, errno);
+			goto out;
+		}
+		d->len = d->pos = 0;
+		d->next = off;
+	}
+	r = dir_reply_start(&d->now, size, off);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		goto out;
+	}
+	fill_file(v, d, &d->now, size, plus);
+	send_reply(req, v, d, &d->now);
+	if (plus)
+		build_ahead(v, d, &d->now, size);
+out:
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bufpool.h"
+#include "dir-reply.h"
 #include "direct-read.h"
 #include "fdcache.h"
 #include "ino.h"
@@ -991,6 +992,57 @@ START_TEST(test_passthrough_ioctls)
 }
 END_TEST
 
+START_TEST(test_dir_reply_references)
+{
+	struct node_table *t = NULL;
+	struct node_handle h = handle_of(3);
+	struct dir_reply r = { 0 };
+
+	ck_assert_int_eq(node_table_new(&t), 0);
+	ck_assert_int_eq(dir_reply_start(&r, 4096, 17), 0);
+	ck_assert_uint_ge(r.cap, 4096);
+	ck_assert_int_eq(r.off, 17);
+
+	/* entries of a reply the kernel got keep their references */
+	for (uint64_t id = 1; id <= 100; id++) {
+		ck_assert_int_eq(node_table_ref(t, id, &h), 0);
+		ck_assert_int_eq(dir_reply_add_id(&r, id), 0);
+	}
+	ck_assert_uint_eq(r.n_ids, 100);
+	dir_reply_sent(&r);
+	ck_assert_uint_eq(r.n_ids, 0);
+	dir_reply_drop(&r, t);
+	ck_assert_uint_eq(node_table_size(t), 100);
+
+	/* a reply that never reaches the kernel gives back exactly its own */
+	ck_assert_int_eq(dir_reply_start(&r, 65536, 99), 0);
+	ck_assert_uint_ge(r.cap, 65536);
+	for (uint64_t id = 51; id <= 150; id++) {
+		ck_assert_int_eq(node_table_ref(t, id, &h), 0);
+		ck_assert_int_eq(dir_reply_add_id(&r, id), 0);
+	}
+	r.used = 1000;
+	ck_assert_uint_eq(node_table_size(t), 150);
+	dir_reply_drop(&r, t);
+	ck_assert_uint_eq(r.used, 0);
+	ck_assert_uint_eq(r.n_ids, 0);
+	ck_assert_uint_eq(node_table_size(t), 100);
+	for (uint64_t id = 1; id <= 100; id++)
+		node_table_forget(t, id, 1);
+	ck_assert_uint_eq(node_table_size(t), 0);
+
+	/* a smaller reply reuses the buffer; start empties the last one */
+	r.err = -EIO;
+	ck_assert_int_eq(dir_reply_start(&r, 512, 0), 0);
+	ck_assert_uint_ge(r.cap, 65536);
+	ck_assert_int_eq(r.err, 0);
+	dir_reply_release(&r);
+	ck_assert_ptr_null(r.buf);
+	ck_assert_ptr_null(r.ids);
+	node_table_free(t);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -1010,6 +1062,10 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_node_ref_forget);
 	tcase_add_test(tc, test_node_handle_copy);
 	tcase_add_test(tc, test_node_many);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dir reply");
+	tcase_add_test(tc, test_dir_reply_references);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fdcache");
