@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -7,11 +8,20 @@
 
 #include "node.h"
 
+struct node_dir {
+	atomic_uint refs;
+	struct node_handle handle;
+};
+
 struct node {
 	struct node *next;
 	uint64_t id;
 	uint64_t nlookup;
-	struct node_handle handle;
+	struct node_dir *dir; /* NULL once the handle is known */
+	union {
+		struct node_handle handle;
+		char name[1]; /* with dir: the name in it */
+	} u;
 };
 
 struct node_table {
@@ -30,6 +40,36 @@ static size_t bucket_of(uint64_t id, size_t n)
 	id *= UINT64_C(0xff51afd7ed558ccd);
 	id ^= id >> 33;
 	return (size_t)(id & (n - 1));
+}
+
+int node_dir_new(const struct node_handle *h, struct node_dir **ret)
+{
+	struct node_dir *d = malloc(sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	atomic_init(&d->refs, 1);
+	d->handle = *h;
+	*ret = d;
+	return 0;
+}
+
+struct node_dir *node_dir_ref(struct node_dir *d)
+{
+	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+	return d;
+}
+
+void node_dir_unref(struct node_dir *d)
+{
+	if (d && atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1)
+		free(d);
+}
+
+static void node_free(struct node *n)
+{
+	node_dir_unref(n->dir);
+	free(n);
 }
 
 int node_table_new(struct node_table **ret)
@@ -56,7 +96,7 @@ void node_table_free(struct node_table *t)
 	for (size_t i = 0; i < t->n_buckets; i++)
 		for (struct node *n = t->buckets[i], *next; n; n = next) {
 			next = n->next;
-			free(n);
+			node_free(n);
 		}
 	free(t->buckets);
 	pthread_mutex_destroy(&t->lock);
@@ -93,7 +133,9 @@ static void grow(struct node_table *t)
 	t->n_buckets = n;
 }
 
-int node_table_ref(struct node_table *t, uint64_t id, const struct node_handle *h)
+/* Adds a reference to `id`; a new node is made by `make` (NULL: -ENOMEM). */
+static int table_ref(struct node_table *t, uint64_t id, struct node *(*make)(const void *),
+		     const void *arg)
 {
 	struct node **slot, *n;
 	int r = 0;
@@ -104,7 +146,7 @@ int node_table_ref(struct node_table *t, uint64_t id, const struct node_handle *
 		(*slot)->nlookup++;
 		goto out;
 	}
-	n = malloc(offsetof(struct node, handle.data) + h->bytes);
+	n = make(arg);
 	if (!n) {
 		r = -ENOMEM;
 		goto out;
@@ -112,15 +154,59 @@ int node_table_ref(struct node_table *t, uint64_t id, const struct node_handle *
 	n->next = NULL;
 	n->id = id;
 	n->nlookup = 1;
-	n->handle.bytes = h->bytes;
-	n->handle.type = h->type;
-	memcpy(n->handle.data, h->data, h->bytes);
 	*slot = n;
 	if (++t->n_nodes > t->n_buckets)
 		grow(t);
 out:
 	pthread_mutex_unlock(&t->lock);
 	return r;
+}
+
+static struct node *make_handled(const void *arg)
+{
+	const struct node_handle *h = arg;
+	struct node *n = malloc(offsetof(struct node, u.handle.data) + h->bytes);
+
+	if (n) {
+		n->dir = NULL;
+		n->u.handle.bytes = h->bytes;
+		n->u.handle.type = h->type;
+		memcpy(n->u.handle.data, h->data, h->bytes);
+	}
+	return n;
+}
+
+struct listed {
+	struct node_dir *dir;
+	const char *name;
+};
+
+static struct node *make_listed(const void *arg)
+{
+	const struct listed *l = arg;
+	size_t len = strlen(l->name);
+	struct node *n = malloc(offsetof(struct node, u.name) + len + 1);
+
+	if (n) {
+		n->dir = node_dir_ref(l->dir);
+		memcpy(n->u.name, l->name, len + 1);
+	}
+	return n;
+}
+
+int node_table_ref(struct node_table *t, uint64_t id, const struct node_handle *h)
+{
+	return table_ref(t, id, make_handled, h);
+}
+
+int node_table_ref_listed(struct node_table *t, uint64_t id, struct node_dir *dir,
+			  const char *name)
+{
+	struct listed l = { dir, name };
+
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	return table_ref(t, id, make_listed, &l);
 }
 
 void node_table_forget(struct node_table *t, uint64_t id, uint64_t count)
@@ -134,29 +220,53 @@ void node_table_forget(struct node_table *t, uint64_t id, uint64_t count)
 		n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
 		if (n->nlookup == 0) {
 			*slot = n->next;
-			free(n);
+			node_free(n);
 			t->n_nodes--;
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
 }
 
-int node_table_handle(struct node_table *t, uint64_t id, struct node_handle *ret)
+int node_table_handle(struct node_table *t, uint64_t id, struct node_handle *ret,
+		      char ret_name[static NAME_MAX + 1])
 {
 	struct node *n;
 	int r = 0;
 
 	pthread_mutex_lock(&t->lock);
 	n = *find_slot(t, id);
-	if (n) {
-		ret->bytes = n->handle.bytes;
-		ret->type = n->handle.type;
-		memcpy(ret->data, n->handle.data, n->handle.bytes);
-	} else {
+	if (!n) {
 		r = -ESTALE;
+	} else if (n->dir) {
+		*ret = n->dir->handle;
+		strcpy(ret_name, n->u.name);
+		r = NODE_LISTED;
+	} else {
+		ret->bytes = n->u.handle.bytes;
+		ret->type = n->u.handle.type;
+		memcpy(ret->data, n->u.handle.data, n->u.handle.bytes);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;
+}
+
+void node_table_set_handle(struct node_table *t, uint64_t id, const struct node_handle *h)
+{
+	struct node **slot, *n;
+
+	pthread_mutex_lock(&t->lock);
+	slot = find_slot(t, id);
+	if (*slot && (*slot)->dir) {
+		n = make_handled(h);
+		if (n) {
+			n->next = (*slot)->next;
+			n->id = id;
+			n->nlookup = (*slot)->nlookup;
+			node_free(*slot);
+			*slot = n;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 uint64_t node_table_size(struct node_table *t)

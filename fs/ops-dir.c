@@ -5,8 +5,21 @@
 
 #include "dir-reply.h"
 #include "ops.h"
+#include "statpool.h"
 
 #define DIRBUF_SIZE (64 * 1024)
+/* at most this many names are statted together (a 32 KiB reply holds ~200) */
+#define LISTED_MAX 256
+
+/* The next entries of a READDIRPLUS reply, statted together (statpool.h). */
+struct listed {
+	size_t end;    /* where in the dir's buf the batch ends */
+	bool full;     /* the reply has no room for the entry at end */
+	size_t n;
+	const char *names[LISTED_MAX];
+	struct stat st[LISTED_MAX];
+	int err[LISTED_MAX];
+};
 
 /*
  * An open directory (fd is -1 for synthetic ones). The kernel asks for a
@@ -24,9 +37,11 @@ struct dir {
 	pthread_mutex_t lock;
 	int fd;
 	struct target t;
+	struct node_dir *node; /* what its listed entries are found again through */
 	size_t len;  /* bytes of getdents64 records in buf */
 	size_t pos;  /* the first record not yet sent */
 	off_t next;  /* the offset the kernel asks for to continue from pos */
+	struct listed *listed;  /* READDIRPLUS: the entries being statted */
 	struct dir_reply now;   /* the reply being built for a request */
 	struct dir_reply ahead; /* the reply to the request expected next */
 	bool ahead_ready;
@@ -38,6 +53,8 @@ static void dir_free(struct view *v, struct dir *d)
 	if (d->ahead_ready)
 		dir_reply_drop(&d->ahead, v->nodes);
 	dir_reply_release(&d->now);
+	node_dir_unref(d->node);
+	free(d->listed);
 	dir_reply_release(&d->ahead);
 	if (d->fd >= 0)
 		close(d->fd);
@@ -63,8 +80,13 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (r == 0 && d->t.kind == INO_KIND_LATEST)
 		r = -ENOTDIR;
 	if (r == 0 && d->t.kind == INO_KIND_FILE) {
-		d->fd = target_open(v, &d->t, O_RDONLY | O_DIRECTORY);
-		r = d->fd < 0 ? d->fd : 0;
+		struct node_handle h;
+
+		r = target_handle(v, &d->t, &h);
+		if (r == 0)
+			r = d->fd = node_handle_open(d->t.vol->fd, &h, O_RDONLY | O_DIRECTORY);
+		if (r >= 0)
+			r = node_dir_new(&h, &d->node);
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	} else if (r == 0 && (d->t.kind == INO_KIND_SETDIR || d->t.kind == INO_KIND_CURRENT)) {
@@ -192,6 +214,54 @@ static void readdir_synthetic(fuse_req_t req, struct view *v, struct dir *d, siz
 		fuse_reply_buf(req, buf, used);
 }
 
+/* The bytes an entry takes in a READDIRPLUS reply (libfuse sizes it with no buffer). */
+static size_t plus_entry_size(const char *name)
+{
+	struct fuse_entry_param e = { 0 };
+
+	return fuse_add_direntry_plus(NULL, NULL, 0, name, &e, 0);
+}
+
+/*
+ * Stats the entries of d's buf from its position on that fit in `room`
+ * bytes of a READDIRPLUS reply, all at once. Returns 0 or -ENOMEM.
+ */
+static int stat_listed(struct view *v, struct dir *d, size_t room)
+{
+	struct listed *l = d->listed;
+	size_t p = d->pos;
+
+	if (!l) {
+		l = d->listed = malloc(sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+	}
+	l->n = 0;
+	l->full = false;
+	while (p < d->len && l->n < LISTED_MAX) {
+		struct dirent64 *de = (struct dirent64 *)(d->buf + p);
+		bool dot = streq(de->d_name, ".") || streq(de->d_name, "..");
+		size_t need;
+
+		if (!dot && hidden_name(&d->t, de->d_name)) {
+			p += de->d_reclen;
+			continue;
+		}
+		need = plus_entry_size(de->d_name);
+		if (need > room) {
+			l->full = true;
+			break;
+		}
+		room -= need;
+		if (!dot)
+			l->names[l->n++] = de->d_name;
+		p += de->d_reclen;
+	}
+	l->end = p;
+	statpool_run(v->stats, &(struct stat_batch){ d->fd, l->names, l->st, l->err, l->n });
+	return 0;
+}
+
 /*
  * Fills `rep` with the entries from d's position on, up to `size` bytes. With
  * `plus`, each entry takes a lookup reference, recorded in rep.
@@ -203,6 +273,8 @@ static void fill_file(struct view *v, struct dir *d, struct dir_reply *rep, size
 	int r = 0;
 
 	while (!full && r == 0) {
+		size_t end, k = 0;
+
 		if (d->pos >= d->len) {
 			ssize_t got = getdents64(d->fd, d->buf, sizeof(d->buf));
 
@@ -215,7 +287,17 @@ static void fill_file(struct view *v, struct dir *d, struct dir_reply *rep, size
 			if (got == 0)
 				break;
 		}
-		while (d->pos < d->len) {
+		end = d->len;
+		if (plus) {
+			r = stat_listed(v, d, size - rep->used);
+			if (r < 0)
+				break;
+			end = d->listed->end;
+			full = d->listed->full;
+			if (end == d->pos)
+				break;
+		}
+		while (d->pos < end) {
 			struct dirent64 *de = (struct dirent64 *)(d->buf + d->pos);
 			struct fuse_entry_param e = { 0 };
 			bool dot = streq(de->d_name, ".") || streq(de->d_name, "..");
@@ -252,7 +334,13 @@ static void fill_file(struct view *v, struct dir *d, struct dir_reply *rep, size
 				}
 				e.attr.st_mode = (mode_t)de->d_type << 12;
 			} else {
-				r = child_entry(v, &d->t, d->fd, de->d_name, &e);
+				struct listed *l = d->listed;
+
+				r = -l->err[k];
+				if (r == 0)
+					r = listed_entry(v, &d->t, d->node, de->d_name, &l->st[k],
+							 &e);
+				k++;
 				if (r < 0)
 					break;
 				ref = true;

@@ -73,13 +73,27 @@ int target_resolve(struct view *v, fuse_ino_t id, struct target *t)
 	}
 }
 
-static int target_handle(struct view *v, const struct target *t, struct node_handle *ret)
+int target_handle(struct view *v, const struct target *t, struct node_handle *ret)
 {
+	char name[NAME_MAX + 1];
+	int r, fd;
+
 	if (t->p.file == t->vol->root_ino) {
 		*ret = t->vol->root_handle;
 		return 0;
 	}
-	return node_table_handle(v->nodes, t->id, ret);
+	r = node_table_handle(v->nodes, t->id, ret, name);
+	if (r != NODE_LISTED)
+		return r;
+	/* *ret is its directory's handle: find it there by name */
+	fd = node_handle_open(t->vol->fd, ret, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	r = node_handle_at(fd, name, ret);
+	close(fd);
+	if (r == 0)
+		node_table_set_handle(v->nodes, t->id, ret);
+	return r;
 }
 
 int target_open(struct view *v, const struct target *t, int flags)
@@ -182,14 +196,11 @@ int shown_ino(const struct target *t, uint64_t file, uint64_t *ret)
 			  : ino_encode(t->p.set, t->p.vol, file, ret);
 }
 
-int file_attr(const struct target *t, int fd, const char *name, struct stat *st,
-		     uint64_t *ret_id)
+int file_attr_of(const struct target *t, struct stat *st, uint64_t *ret_id)
 {
 	uint64_t id = 0, shown = 0;
 	int r;
 
-	if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0)
-		return -errno;
 	/* node ids are built from the original's number; the node table keeps the copy's handle */
 	r = original_stat(t, st);
 	if (r < 0)
@@ -207,12 +218,28 @@ int file_attr(const struct target *t, int fd, const char *name, struct stat *st,
 	return 0;
 }
 
+int file_attr(const struct target *t, int fd, const char *name, struct stat *st,
+	      uint64_t *ret_id)
+{
+	if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)) < 0)
+		return -errno;
+	return file_attr_of(t, st, ret_id);
+}
+
+/* The rest of an entry of node `id` (its attributes are in e). */
+static void entry_fill(struct fuse_entry_param *e, uint64_t id)
+{
+	e->ino = id;
+	e->attr_timeout = TIMEOUT_FOREVER;
+	e->entry_timeout = TIMEOUT_FOREVER;
+}
+
 /*
  * Fills an entry for `name` in directory `dirfd` (the directory itself when
  * name is ""), taking one lookup reference on its node. `h` is its handle when
  * known, else it is read from the filesystem.
  */
-int file_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
+static int file_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
 		      const struct node_handle *h, struct fuse_entry_param *e)
 {
 	struct node_handle found;
@@ -232,16 +259,31 @@ int file_entry(struct view *v, const struct target *parent, int dirfd, const cha
 	r = node_table_ref(v->nodes, id, h);
 	if (r < 0)
 		return r;
-	e->ino = id;
-	e->attr_timeout = TIMEOUT_FOREVER;
-	e->entry_timeout = TIMEOUT_FOREVER;
+	entry_fill(e, id);
 	return 0;
 }
 
 int child_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
-		       struct fuse_entry_param *e)
+		struct fuse_entry_param *e)
 {
 	return file_entry(v, parent, dirfd, name, NULL, e);
+}
+
+int listed_entry(struct view *v, const struct target *parent, struct node_dir *dir,
+		 const char *name, const struct stat *st, struct fuse_entry_param *e)
+{
+	uint64_t id = 0;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	e->attr = *st;
+	r = file_attr_of(parent, &e->attr, &id);
+	if (r == 0)
+		r = node_table_ref_listed(v->nodes, id, dir, name);
+	if (r < 0)
+		return r;
+	entry_fill(e, id);
+	return 0;
 }
 
 /* The entry of a volume's root inside its set's directory (one lookup reference). */

@@ -34,6 +34,9 @@ void target_release(struct target *t);
 /* The errno to answer with for -errno `r` from underneath (logs what matters). */
 int target_errno(int r, const char *what, const struct target *t);
 
+/* The handle of a file target (read once from its directory if it was only listed). */
+int target_handle(struct view *v, const struct target *t, struct node_handle *ret);
+
 /* Opens a file target's inode by its handle with `flags`. Returns a descriptor or -errno. */
 int target_open(struct view *v, const struct target *t, int flags);
 
@@ -55,12 +58,15 @@ int shown_ino(const struct target *t, uint64_t file, uint64_t *ret);
 
 /* stat of `name` in `fd` ("" for fd itself) with the view's numbering; *ret_id is its node id. */
 int file_attr(const struct target *t, int fd, const char *name, struct stat *st, uint64_t *ret_id);
+/* The same for a stat already made. */
+int file_attr_of(const struct target *t, struct stat *st, uint64_t *ret_id);
 
 /* Entries (each takes one lookup reference on its node). */
-int file_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
-	       const struct node_handle *h, struct fuse_entry_param *e);
 int child_entry(struct view *v, const struct target *parent, int dirfd, const char *name,
 		struct fuse_entry_param *e);
+/* An entry met listing `dir`, of stat `st`: its handle is read only when wanted. */
+int listed_entry(struct view *v, const struct target *parent, struct node_dir *dir,
+		 const char *name, const struct stat *st, struct fuse_entry_param *e);
 int volume_entry(struct view *v, struct view_set *s, size_t vi, bool current,
 		 struct fuse_entry_param *e);
 int synthetic_entry(struct view *v, struct view_set *s, uint64_t file, struct fuse_entry_param *e);

@@ -14,6 +14,7 @@
 #include "ino.h"
 #include "node.h"
 #include "passthrough.h"
+#include "statpool.h"
 #include "view.h"
 
 struct view_volume {
@@ -73,6 +74,7 @@ struct view {
 	bool no_open;
 	struct fdcache *files; /* descriptors of files being read, without OPEN */
 	struct bufpool *buffers; /* what READs are read into */
+	struct statpool *stats; /* a second thread for the stats of a listing */
 	struct passthrough *passthrough; /* NULL unless asked for (view_options) */
 	atomic_bool readahead_pending;
 };

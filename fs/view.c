@@ -118,6 +118,7 @@ static void view_teardown(struct view *v)
 	node_table_free(v->nodes);
 	fdcache_free(v->files);
 	bufpool_free(v->buffers);
+	statpool_free(v->stats);
 	passthrough_free(v->passthrough);
 	catalog_free(v->catalog);
 	pthread_cond_destroy(&v->stop_cond);
@@ -194,6 +195,10 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 		log_error_errno(r, "cannot start the refresher");
 		goto out_unmount;
 	}
+	/* (a thread: made in the daemon, after the fork) */
+	r = statpool_new(&v.stats);
+	if (r < 0)
+		log_warning_errno(r, "cannot start a second thread for listings; they are served by one");
 	atomic_store(&v.readahead_pending, true);
 	loop = fuse_loop_cfg_create();
 	if (!loop) {

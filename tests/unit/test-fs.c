@@ -25,6 +25,7 @@
 #include "ino.h"
 #include "node.h"
 #include "passthrough-wire.h"
+#include "statpool.h"
 #include "fast-assert.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -221,6 +222,14 @@ static void assert_handle_eq(const struct node_handle *a, const struct node_hand
 	fast_assert_mem_eq(a->data, b->data, a->bytes);
 }
 
+/* The handle the table holds for a node known by its handle. */
+static int node_handle_of(struct node_table *t, uint64_t id, struct node_handle *ret)
+{
+	char name[NAME_MAX + 1];
+
+	return node_table_handle(t, id, ret, name);
+}
+
 START_TEST(test_node_ref_forget)
 {
 	struct node_table *t = NULL;
@@ -230,7 +239,7 @@ START_TEST(test_node_ref_forget)
 	ck_assert_int_eq(node_table_new(&t), 0);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_uint_eq(node_table_size(t), 0);
-	ck_assert_int_eq(node_table_handle(t, id, &got), -ESTALE);
+	ck_assert_int_eq(node_handle_of(t, id, &got), -ESTALE);
 
 	ck_assert_int_eq(node_table_ref(t, id, &h), 0);
 	ck_assert_uint_eq(node_table_size(t), 1);
@@ -238,17 +247,17 @@ START_TEST(test_node_ref_forget)
 	ck_assert_int_eq(node_table_ref(t, id, &other), 0);
 	ck_assert_int_eq(node_table_ref(t, id, &other), 0);
 	ck_assert_uint_eq(node_table_size(t), 1);
-	ck_assert_int_eq(node_table_handle(t, id, &got), 0);
+	ck_assert_int_eq(node_handle_of(t, id, &got), 0);
 	assert_handle_eq(&got, &h);
 
 	/* three lookups: the node stays until all three are forgotten */
 	node_table_forget(t, id, 1);
-	ck_assert_int_eq(node_table_handle(t, id, &got), 0);
+	ck_assert_int_eq(node_handle_of(t, id, &got), 0);
 	node_table_forget(t, id, 1);
 	ck_assert_uint_eq(node_table_size(t), 1);
 	node_table_forget(t, id, 1);
 	ck_assert_uint_eq(node_table_size(t), 0);
-	ck_assert_int_eq(node_table_handle(t, id, &got), -ESTALE);
+	ck_assert_int_eq(node_handle_of(t, id, &got), -ESTALE);
 
 	/* forgetting more than was looked up, or what is unknown, is harmless */
 	ck_assert_int_eq(node_table_ref(t, id, &h), 0);
@@ -270,6 +279,65 @@ START_TEST(test_node_ref_forget)
 }
 END_TEST
 
+START_TEST(test_node_listed)
+{
+	struct node_table *t = NULL;
+	struct node_handle dh = handle_of(11), fh = handle_of(12), got;
+	struct node_dir *dir = NULL;
+	char name[NAME_MAX + 1], longest[NAME_MAX + 2];
+
+	ck_assert_int_eq(node_table_new(&t), 0);
+	ck_assert_int_eq(node_dir_new(&dh, &dir), 0);
+
+	/* a listed node gives its directory's handle and its name */
+	ck_assert_int_eq(node_table_ref_listed(t, 7, dir, "file.txt"), 0);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name), NODE_LISTED);
+	assert_handle_eq(&got, &dh);
+	ck_assert_str_eq(name, "file.txt");
+
+	/* the lister may go first: the node keeps the directory */
+	node_dir_unref(dir);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name), NODE_LISTED);
+	assert_handle_eq(&got, &dh);
+
+	/* a second lookup, listed again or by handle, adds a reference only */
+	ck_assert_int_eq(node_table_ref(t, 7, &fh), 0);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name), NODE_LISTED);
+
+	/* once its handle is found, that is what it gives, and it keeps its references */
+	node_table_set_handle(t, 7, &fh);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name), 0);
+	assert_handle_eq(&got, &fh);
+	node_table_set_handle(t, 7, &dh);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name), 0);
+	assert_handle_eq(&got, &fh);
+	node_table_forget(t, 7, 1);
+	ck_assert_uint_eq(node_table_size(t), 1);
+	node_table_forget(t, 7, 1);
+	ck_assert_uint_eq(node_table_size(t), 0);
+	node_table_set_handle(t, 7, &fh);
+	ck_assert_uint_eq(node_table_size(t), 0);
+
+	/* names up to NAME_MAX; the directory goes with its last node */
+	memset(longest, 'n', sizeof(longest) - 1);
+	longest[NAME_MAX + 1] = '\0';
+	ck_assert_int_eq(node_dir_new(&dh, &dir), 0);
+	ck_assert_int_eq(node_table_ref_listed(t, 8, dir, longest), -ENAMETOOLONG);
+	longest[NAME_MAX] = '\0';
+	ck_assert_int_eq(node_table_ref_listed(t, 8, dir, longest), 0);
+	ck_assert_int_eq(node_table_ref_listed(t, 9, dir, ""), 0);
+	node_dir_unref(dir);
+	ck_assert_int_eq(node_table_handle(t, 8, &got, name), NODE_LISTED);
+	ck_assert_str_eq(name, longest);
+	node_table_forget(t, 8, 1);
+	ck_assert_int_eq(node_table_handle(t, 9, &got, name), NODE_LISTED);
+	assert_handle_eq(&got, &dh);
+	ck_assert_str_eq(name, "");
+	node_table_free(t);
+	node_dir_unref(NULL);
+}
+END_TEST
+
 START_TEST(test_node_handle_copy)
 {
 	struct node_table *t = NULL;
@@ -281,12 +349,12 @@ START_TEST(test_node_handle_copy)
 	/* the table holds its own copy */
 	memset(h.data, 0xee, sizeof(h.data));
 	h.bytes = 1;
-	ck_assert_int_eq(node_table_handle(t, 42, &got), 0);
+	ck_assert_int_eq(node_handle_of(t, 42, &got), 0);
 	assert_handle_eq(&got, &keep);
 
 	/* and hands out copies */
 	memset(got.data, 0, sizeof(got.data));
-	ck_assert_int_eq(node_table_handle(t, 42, &got), 0);
+	ck_assert_int_eq(node_handle_of(t, 42, &got), 0);
 	assert_handle_eq(&got, &keep);
 
 	/* a handle of the largest size */
@@ -295,7 +363,7 @@ START_TEST(test_node_handle_copy)
 	for (unsigned k = 0; k < NODE_HANDLE_MAX; k++)
 		h.data[k] = (unsigned char)(0xa0 + k);
 	ck_assert_int_eq(node_table_ref(t, 43, &h), 0);
-	ck_assert_int_eq(node_table_handle(t, 43, &got), 0);
+	ck_assert_int_eq(node_handle_of(t, 43, &got), 0);
 	assert_handle_eq(&got, &h);
 
 	node_table_free(t);
@@ -327,10 +395,10 @@ START_TEST(test_node_many)
 	/* every node is found with its own handle after the table grew */
 	for (uint64_t i = 0; i < n; i++) {
 		h = handle_of(i);
-		fast_assert_int_eq(node_table_handle(t, id_of(i), &got), 0);
+		fast_assert_int_eq(node_handle_of(t, id_of(i), &got), 0);
 		assert_handle_eq(&got, &h);
 	}
-	fast_assert_int_eq(node_table_handle(t, id_of(n), &got), -ESTALE);
+	fast_assert_int_eq(node_handle_of(t, id_of(n), &got), -ESTALE);
 
 	/* a second lookup of the even ones; forgetting once leaves just those */
 	for (uint64_t i = 0; i < n; i += 2)
@@ -340,7 +408,7 @@ START_TEST(test_node_many)
 		node_table_forget(t, id_of(i), 1);
 	fast_assert_uint_eq(node_table_size(t), n / 2);
 	for (uint64_t i = 0; i < n; i++) {
-		int r = node_table_handle(t, id_of(i), &got);
+		int r = node_handle_of(t, id_of(i), &got);
 
 		fast_assert_int_eq(r, i % 2 ? -ESTALE : 0);
 	}
@@ -416,7 +484,7 @@ START_TEST(test_handle_open)
 	/* the handle goes through the table and opens the same file */
 	ck_assert_int_eq(node_table_new(&t), 0);
 	ck_assert_int_eq(node_table_ref(t, 99, &h), 0);
-	ck_assert_int_eq(node_table_handle(t, 99, &copy), 0);
+	ck_assert_int_eq(node_handle_of(t, 99, &copy), 0);
 	node_table_free(t);
 	fd = node_handle_open(dfd, &copy, O_RDONLY);
 	if (!handles_supported(fd < 0 ? fd : 0, "open_by_handle_at"))
@@ -1043,6 +1111,117 @@ START_TEST(test_dir_reply_references)
 }
 END_TEST
 
+#define STAT_NAMES 300
+
+/* A directory of STAT_NAMES files of distinct sizes, f0 ... f299, and a batch over them. */
+struct stat_fixture {
+	int dfd;
+	char names[STAT_NAMES + 1][16];
+	const char *ptrs[STAT_NAMES + 1];
+	struct stat st[STAT_NAMES + 1];
+	int err[STAT_NAMES + 1];
+};
+
+static void stat_fixture_make(struct stat_fixture *f)
+{
+	f->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(f->dfd, 0);
+	for (int i = 0; i < STAT_NAMES; i++) {
+		snprintf(f->names[i], sizeof(f->names[i]), "f%d", i);
+		f->ptrs[i] = f->names[i];
+		if (faccessat(f->dfd, f->names[i], F_OK, 0) < 0) {
+			int fd = openat(f->dfd, f->names[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(ftruncate(fd, i), 0);
+			close(fd);
+		}
+	}
+	/* the last name is missing */
+	snprintf(f->names[STAT_NAMES], sizeof(f->names[0]), "missing");
+	f->ptrs[STAT_NAMES] = f->names[STAT_NAMES];
+}
+
+static void stat_fixture_check(struct stat_fixture *f)
+{
+	for (int i = 0; i < STAT_NAMES; i++) {
+		fast_assert_int_eq(f->err[i], 0);
+		fast_assert_int_eq(f->st[i].st_size, i);
+		fast_assert_uint_eq(f->st[i].st_mode & S_IFMT, S_IFREG);
+	}
+	fast_assert_int_eq(f->err[STAT_NAMES], ENOENT);
+}
+
+static void stat_fixture_run(struct statpool *p, struct stat_fixture *f)
+{
+	struct stat_batch b = { f->dfd, f->ptrs, f->st, f->err, STAT_NAMES + 1 };
+
+	memset(f->st, 0, sizeof(f->st));
+	memset(f->err, 0xff, sizeof(f->err));
+	statpool_run(p, &b);
+}
+
+START_TEST(test_statpool_batch)
+{
+	struct statpool *p = NULL;
+	struct stat_fixture f;
+
+	stat_fixture_make(&f);
+	/* alone */
+	stat_fixture_run(NULL, &f);
+	stat_fixture_check(&f);
+	/* with the helper, many times over: each batch is whole when run returns */
+	ck_assert_int_eq(statpool_new(&p), 0);
+	for (int i = 0; i < 200; i++) {
+		stat_fixture_run(p, &f);
+		stat_fixture_check(&f);
+	}
+	/* an empty batch, and one of one name */
+	statpool_run(p, &(struct stat_batch){ f.dfd, f.ptrs, f.st, f.err, 0 });
+	f.err[0] = -1;
+	statpool_run(p, &(struct stat_batch){ f.dfd, f.ptrs, f.st, f.err, 1 });
+	ck_assert_int_eq(f.err[0], 0);
+	statpool_free(p);
+	statpool_free(NULL);
+	close(f.dfd);
+}
+END_TEST
+
+static void *stat_thread(void *arg)
+{
+	struct statpool *p = arg;
+	struct stat_fixture *f = malloc(sizeof(*f));
+
+	ck_assert_ptr_nonnull(f);
+	stat_fixture_make(f);
+	for (int i = 0; i < 100; i++) {
+		stat_fixture_run(p, f);
+		stat_fixture_check(f);
+	}
+	close(f->dfd);
+	free(f);
+	return NULL;
+}
+
+START_TEST(test_statpool_threads)
+{
+	struct statpool *p = NULL;
+	struct stat_fixture f;
+	pthread_t th[4];
+
+	/* the files first, so that the threads only read */
+	stat_fixture_make(&f);
+	close(f.dfd);
+	ck_assert_int_eq(statpool_new(&p), 0);
+	/* four listers at once: one has the helper at a time, the others go alone */
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, stat_thread, p), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	statpool_free(p);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -1061,6 +1240,7 @@ static Suite *fs_suite(void)
 	tc = tcase_create("node");
 	tcase_add_test(tc, test_node_ref_forget);
 	tcase_add_test(tc, test_node_handle_copy);
+	tcase_add_test(tc, test_node_listed);
 	tcase_add_test(tc, test_node_many);
 	suite_add_tcase(s, tc);
 
@@ -1086,6 +1266,12 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_direct_read_buffered);
 	tcase_add_test(tc, test_direct_read_direct);
 	tcase_add_test(tc, test_direct_read_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("statpool");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_statpool_batch);
+	tcase_add_test(tc, test_statpool_threads);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handle");
