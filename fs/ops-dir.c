@@ -27,11 +27,11 @@ struct listed {
  * read from the snapshot but not yet sent wait in buf for the next request, so
  * each is read once.
  *
- * A READDIRPLUS reply costs a stat and a handle per entry, and the kernel then
- * spends about as long taking the entries in, while the daemon would wait for
- * the next request. So once a reply is sent, the thread that sent it goes on
- * to build the next one (`ahead`), holding the lock that the next request
- * waits on: the two halves of a walk run at once on two processors.
+ * A READDIRPLUS reply costs a stat per entry, and the kernel then spends
+ * about as long taking the entries in, while the daemon would wait for the
+ * next request. So once a reply is sent, the thread that sent it goes on to
+ * build the next one (`ahead`), holding the lock that the next request waits
+ * on: the two halves of a walk run at once on two processors.
  */
 struct dir {
 	pthread_mutex_t lock;
