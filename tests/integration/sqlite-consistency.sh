@@ -172,14 +172,17 @@ run_case() {
 		ids+=("$id")
 	done
 	kill -0 "$pid" 2>/dev/null || fail "$sub: writer died while the sets were taken"
+	# stopped before the checks, which take long on a big database: a writer
+	# left running meanwhile fills the volume (and, copied, the storage)
+	stop_writer "$pid"
+	check_db "$vol/$sub/db.sqlite" "$sub: live database after the writer stopped" >/dev/null
 
 	for id in "${ids[@]}"; do
 		prev=$(verify_set "$id" "$sub" "$prev") || exit 1
 		log "$sub: set $id holds $prev consistent commits"
 	done
-
-	stop_writer "$pid"
-	check_db "$vol/$sub/db.sqlite" "$sub: live database after the writer stopped" >/dev/null
+	# (the sets keep their own copies; the next case's sets need not hold this one)
+	rm -rf "${vol:?}/$sub"
 }
 
 control
