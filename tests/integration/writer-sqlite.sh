@@ -133,6 +133,13 @@ until b=$(last_txn) && [ "$b" -gt "$a" ]; do
 	sleep 0.2
 done
 log "the load writer goes on: transaction $a, then $b"
+# stopped before the copies are checked: left running, it would grow the
+# database for as long as the checks take
+kill -TERM "$load_pid"
+timeout 20 tail --pid="$load_pid" -f /dev/null || fail "the load writer did not stop on SIGTERM"
+rc=0
+wait "$load_pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "the load writer exited $rc: $(cat "$T/load.err")"
 
 prev=0
 for i in $(seq "$NSETS"); do
@@ -157,9 +164,4 @@ for i in $(seq "$NSETS"); do
 	timeout 30 "$STILLFS" --catalog "$CATALOG" umount "$mnt" || fail "stillfs umount $mnt failed"
 done
 
-kill -TERM "$load_pid"
-timeout 20 tail --pid="$load_pid" -f /dev/null || fail "the load writer did not stop on SIGTERM"
-rc=0
-wait "$load_pid" || rc=$?
-[ "$rc" -eq 0 ] || fail "the load writer exited $rc: $(cat "$T/load.err")"
 log "ok"
