@@ -41,6 +41,10 @@ int direct_read(int fd, char *buf, size_t size, off_t off, size_t *skip, size_t 
 		if (n == 0)
 			break;
 		done += (size_t)n;
+		/* a read may stop short only at the end of the file, and only
+		 * there off the alignment: no need to ask again to hear 0 */
+		if (done < want && done % DIRECT_READ_ALIGN != 0)
+			break;
 	}
 	*skip = head;
 	*len = done <= head ? 0 : done - head < size ? done - head : size;
