@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * A few descriptors of files being read, shared by the READs of one node.
+ * A few descriptors of files being read, shared by the READs of one node
+ * (and of the directories they are found in, see target_handle()).
  * Without OPEN requests each READ would reopen its file, and a fresh
  * descriptor has no readahead state on the snapshot's filesystem: a sequential
  * read through the view would reach it as unrelated 1 MiB reads, each waiting

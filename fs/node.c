@@ -10,6 +10,7 @@
 
 struct node_dir {
 	atomic_uint refs;
+	uint64_t id;
 	struct node_handle handle;
 };
 
@@ -42,13 +43,14 @@ static size_t bucket_of(uint64_t id, size_t n)
 	return (size_t)(id & (n - 1));
 }
 
-int node_dir_new(const struct node_handle *h, struct node_dir **ret)
+int node_dir_new(uint64_t id, const struct node_handle *h, struct node_dir **ret)
 {
 	struct node_dir *d = malloc(sizeof(*d));
 
 	if (!d)
 		return -ENOMEM;
 	atomic_init(&d->refs, 1);
+	d->id = id;
 	d->handle = *h;
 	*ret = d;
 	return 0;
@@ -228,7 +230,7 @@ void node_table_forget(struct node_table *t, uint64_t id, uint64_t count)
 }
 
 int node_table_handle(struct node_table *t, uint64_t id, struct node_handle *ret,
-		      char ret_name[static NAME_MAX + 1])
+		      char ret_name[static NAME_MAX + 1], uint64_t *ret_dir)
 {
 	struct node *n;
 	int r = 0;
@@ -240,6 +242,8 @@ int node_table_handle(struct node_table *t, uint64_t id, struct node_handle *ret
 	} else if (n->dir) {
 		*ret = n->dir->handle;
 		strcpy(ret_name, n->u.name);
+		if (ret_dir)
+			*ret_dir = n->dir->id;
 		r = NODE_LISTED;
 	} else {
 		ret->bytes = n->u.handle.bytes;

@@ -32,8 +32,8 @@ struct node_table;
  */
 struct node_dir;
 
-/* A directory of handle `h`, with one reference. Returns 0 or -ENOMEM. */
-int node_dir_new(const struct node_handle *h, struct node_dir **ret);
+/* The directory of node `id` and handle `h`, with one reference. Returns 0 or -ENOMEM. */
+int node_dir_new(uint64_t id, const struct node_handle *h, struct node_dir **ret);
 struct node_dir *node_dir_ref(struct node_dir *d);
 /* Drops a reference; NULL is accepted. */
 void node_dir_unref(struct node_dir *d);
@@ -60,11 +60,12 @@ void node_table_forget(struct node_table *t, uint64_t id, uint64_t n);
 
 /*
  * Copies the handle of `id` into *ret and returns 0; or, for a node known by
- * its name alone, copies its directory's handle into *ret and its name into
- * ret_name and returns NODE_LISTED. -ESTALE when unknown.
+ * its name alone, copies its directory's handle into *ret, its name into
+ * ret_name and the directory's node id into *ret_dir (unless NULL) and
+ * returns NODE_LISTED. -ESTALE when unknown.
  */
 int node_table_handle(struct node_table *t, uint64_t id, struct node_handle *ret,
-		      char ret_name[static NAME_MAX + 1]);
+		      char ret_name[static NAME_MAX + 1], uint64_t *ret_dir);
 
 /* Records the handle of `id`, found from its directory and name (if it is still there). */
 void node_table_set_handle(struct node_table *t, uint64_t id, const struct node_handle *h);

@@ -86,7 +86,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (r == 0)
 			r = d->fd = node_handle_open(d->t.vol->fd, &h, O_RDONLY | O_DIRECTORY);
 		if (r >= 0)
-			r = node_dir_new(&h, &d->node);
+			r = node_dir_new(d->t.id, &h, &d->node);
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	} else if (r == 0 && (d->t.kind == INO_KIND_SETDIR || d->t.kind == INO_KIND_CURRENT)) {

@@ -73,24 +73,40 @@ int target_resolve(struct view *v, fuse_ino_t id, struct target *t)
 	}
 }
 
+struct dir_open {
+	int mount_fd;
+	const struct node_handle *handle;
+};
+
+static int dir_open(void *userdata)
+{
+	struct dir_open *o = userdata;
+
+	return node_handle_open(o->mount_fd, o->handle, O_PATH | O_DIRECTORY);
+}
+
 int target_handle(struct view *v, const struct target *t, struct node_handle *ret)
 {
 	char name[NAME_MAX + 1];
+	uint64_t dir_id;
+	struct dir_open o = { t->vol->fd, ret };
 	int r, fd;
 
 	if (t->p.file == t->vol->root_ino) {
 		*ret = t->vol->root_handle;
 		return 0;
 	}
-	r = node_table_handle(v->nodes, t->id, ret, name);
+	r = node_table_handle(v->nodes, t->id, ret, name, &dir_id);
 	if (r != NODE_LISTED)
 		return r;
-	/* *ret is its directory's handle: find it there by name */
-	fd = node_handle_open(t->vol->fd, ret, O_PATH | O_DIRECTORY);
+	/* *ret is its directory's handle: find it there by name, through a
+	 * descriptor of the directory kept for the entries after it (a backup
+	 * reads a directory's files one after the other) */
+	fd = fdcache_get(v->files, dir_id, dir_open, &o);
 	if (fd < 0)
 		return fd;
 	r = node_handle_at(fd, name, ret);
-	close(fd);
+	fdcache_put(v->files, dir_id, fd);
 	if (r == 0)
 		node_table_set_handle(v->nodes, t->id, ret);
 	return r;

@@ -72,7 +72,7 @@ struct view {
 
 	/* the kernel skips OPEN and RELEASE of files: every read names the node alone */
 	bool no_open;
-	struct fdcache *files; /* descriptors of files being read, without OPEN */
+	struct fdcache *files; /* descriptors of files being read without OPEN, and of their directories */
 	struct bufpool *buffers; /* what READs are read into */
 	struct statpool *stats; /* a second thread for the stats of a listing */
 	struct passthrough *passthrough; /* NULL unless asked for (view_options) */

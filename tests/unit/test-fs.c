@@ -227,7 +227,7 @@ static int node_handle_of(struct node_table *t, uint64_t id, struct node_handle 
 {
 	char name[NAME_MAX + 1];
 
-	return node_table_handle(t, id, ret, name);
+	return node_table_handle(t, id, ret, name, NULL);
 }
 
 START_TEST(test_node_ref_forget)
@@ -285,31 +285,33 @@ START_TEST(test_node_listed)
 	struct node_handle dh = handle_of(11), fh = handle_of(12), got;
 	struct node_dir *dir = NULL;
 	char name[NAME_MAX + 1], longest[NAME_MAX + 2];
+	uint64_t dir_id = 0;
 
 	ck_assert_int_eq(node_table_new(&t), 0);
-	ck_assert_int_eq(node_dir_new(&dh, &dir), 0);
+	ck_assert_int_eq(node_dir_new(3, &dh, &dir), 0);
 
-	/* a listed node gives its directory's handle and its name */
+	/* a listed node gives its directory's handle and node id, and its name */
 	ck_assert_int_eq(node_table_ref_listed(t, 7, dir, "file.txt"), 0);
-	ck_assert_int_eq(node_table_handle(t, 7, &got, name), NODE_LISTED);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name, &dir_id), NODE_LISTED);
 	assert_handle_eq(&got, &dh);
 	ck_assert_str_eq(name, "file.txt");
+	ck_assert_uint_eq(dir_id, 3);
 
 	/* the lister may go first: the node keeps the directory */
 	node_dir_unref(dir);
-	ck_assert_int_eq(node_table_handle(t, 7, &got, name), NODE_LISTED);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name, NULL), NODE_LISTED);
 	assert_handle_eq(&got, &dh);
 
 	/* a second lookup, listed again or by handle, adds a reference only */
 	ck_assert_int_eq(node_table_ref(t, 7, &fh), 0);
-	ck_assert_int_eq(node_table_handle(t, 7, &got, name), NODE_LISTED);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name, NULL), NODE_LISTED);
 
 	/* once its handle is found, that is what it gives, and it keeps its references */
 	node_table_set_handle(t, 7, &fh);
-	ck_assert_int_eq(node_table_handle(t, 7, &got, name), 0);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name, NULL), 0);
 	assert_handle_eq(&got, &fh);
 	node_table_set_handle(t, 7, &dh);
-	ck_assert_int_eq(node_table_handle(t, 7, &got, name), 0);
+	ck_assert_int_eq(node_table_handle(t, 7, &got, name, NULL), 0);
 	assert_handle_eq(&got, &fh);
 	node_table_forget(t, 7, 1);
 	ck_assert_uint_eq(node_table_size(t), 1);
@@ -321,16 +323,16 @@ START_TEST(test_node_listed)
 	/* names up to NAME_MAX; the directory goes with its last node */
 	memset(longest, 'n', sizeof(longest) - 1);
 	longest[NAME_MAX + 1] = '\0';
-	ck_assert_int_eq(node_dir_new(&dh, &dir), 0);
+	ck_assert_int_eq(node_dir_new(3, &dh, &dir), 0);
 	ck_assert_int_eq(node_table_ref_listed(t, 8, dir, longest), -ENAMETOOLONG);
 	longest[NAME_MAX] = '\0';
 	ck_assert_int_eq(node_table_ref_listed(t, 8, dir, longest), 0);
 	ck_assert_int_eq(node_table_ref_listed(t, 9, dir, ""), 0);
 	node_dir_unref(dir);
-	ck_assert_int_eq(node_table_handle(t, 8, &got, name), NODE_LISTED);
+	ck_assert_int_eq(node_table_handle(t, 8, &got, name, NULL), NODE_LISTED);
 	ck_assert_str_eq(name, longest);
 	node_table_forget(t, 8, 1);
-	ck_assert_int_eq(node_table_handle(t, 9, &got, name), NODE_LISTED);
+	ck_assert_int_eq(node_table_handle(t, 9, &got, name, NULL), NODE_LISTED);
 	assert_handle_eq(&got, &dh);
 	ck_assert_str_eq(name, "");
 	node_table_free(t);
