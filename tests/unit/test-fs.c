@@ -2,8 +2,9 @@
 /*
  * Unit tests for the parts of fs/ that need no FUSE session: the inode number
  * layout, the node table with its file handles, the descriptor cache, the
- * read buffers and direct reads, and the passthrough additions to the FUSE protocol, checked byte by byte
- * against the layout of protocol 7.40 (Linux 6.9).
+ * read buffers and direct reads, finding a listed file through its
+ * directory, and the passthrough additions to the FUSE protocol, checked byte
+ * by byte against the layout of protocol 7.40 (Linux 6.9).
  */
 #include <check.h>
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "node.h"
 #include "passthrough-wire.h"
 #include "statpool.h"
+#include "target.h"
 #include "fast-assert.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -458,6 +460,16 @@ static bool handles_supported(int r, const char *what)
 	return true;
 }
 
+/* Writes `text` into a new file `name` of directory `dfd`. */
+static void make_file(int dfd, const char *name, const char *text)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	ck_assert_int_eq(close(fd), 0);
+}
+
 START_TEST(test_handle_open)
 {
 	static const char content[] = "stillfs handle test\n";
@@ -470,10 +482,7 @@ START_TEST(test_handle_open)
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(dfd, 0);
-	fd = openat(dfd, "file", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	ck_assert_int_eq(close(fd), 0);
+	make_file(dfd, "file", content);
 	ck_assert_int_eq(symlinkat("file", dfd, "link"), 0);
 
 	r = node_handle_at(dfd, "file", &h);
@@ -528,6 +537,78 @@ START_TEST(test_handle_open)
 	ck_assert_int_eq(unlinkat(dfd, "file", 0), 0);
 	ck_assert_int_eq(node_handle_open(dfd, &h, O_RDONLY), -ESTALE);
 out:
+	close(dfd);
+}
+END_TEST
+
+/* Opens the listed node `id` through target_open() and checks it is `name` of `subfd`. */
+static void assert_opens(struct view *v, struct target *t, uint64_t id, int subfd,
+			 const char *name)
+{
+	struct stat want, got;
+	int fd;
+
+	t->id = id;
+	fd = target_open(v, t, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstatat(subfd, name, &want, 0), 0);
+	ck_assert_int_eq(fstat(fd, &got), 0);
+	ck_assert_uint_eq(got.st_ino, want.st_ino);
+	close(fd);
+}
+
+/* A listed file is found by name in its directory, through a descriptor of the
+ * directory that stays in the view's cache for the directory's other files. */
+START_TEST(test_target_listed)
+{
+	struct view v = { 0 };
+	struct view_volume vol = { .root_ino = UINT64_MAX };
+	struct target t = { .kind = INO_KIND_FILE, .vol = &vol, .p.file = 1 };
+	struct node_handle dh, h;
+	struct node_dir *nd = NULL;
+	char name[NAME_MAX + 1];
+	int dfd, subfd, r;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(mkdirat(dfd, "sub", 0755), 0);
+	subfd = openat(dfd, "sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(subfd, 0);
+	make_file(subfd, "a", "first\n");
+	make_file(subfd, "b", "second\n");
+	r = node_handle_at(dfd, "sub", &dh);
+	if (!handles_supported(r, "name_to_handle_at"))
+		goto out;
+	ck_assert_int_eq(r, 0);
+
+	vol.fd = dfd;
+	ck_assert_int_eq(node_table_new(&v.nodes), 0);
+	ck_assert_int_eq(fdcache_new(8, &v.files), 0);
+	ck_assert_int_eq(node_dir_new(50, &dh, &nd), 0);
+	ck_assert_int_eq(node_table_ref_listed(v.nodes, 51, nd, "a"), 0);
+	ck_assert_int_eq(node_table_ref_listed(v.nodes, 52, nd, "b"), 0);
+	node_dir_unref(nd);
+	/* the first file found opens its directory and keeps it */
+	t.id = 51;
+	r = target_handle(&v, &t, &h);
+	if (!handles_supported(r, "open_by_handle_at"))
+		goto out_view;
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(fdcache_count(v.files), 1);
+	/* the next finds it there; each opens its own file */
+	assert_opens(&v, &t, 52, subfd, "b");
+	ck_assert_uint_eq(fdcache_count(v.files), 1);
+	assert_opens(&v, &t, 51, subfd, "a");
+	/* once found, a node opens by its own handle, without the directory */
+	ck_assert_int_eq(node_table_handle(v.nodes, 52, &h, name, NULL), 0);
+	fdcache_expire(v.files, 0);
+	assert_opens(&v, &t, 52, subfd, "b");
+	ck_assert_uint_eq(fdcache_count(v.files), 0);
+out_view:
+	fdcache_free(v.files);
+	node_table_free(v.nodes);
+out:
+	close(subfd);
 	close(dfd);
 }
 END_TEST
@@ -1279,6 +1360,7 @@ static Suite *fs_suite(void)
 	tc = tcase_create("handle");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_handle_open);
+	tcase_add_test(tc, test_target_listed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("passthrough");
