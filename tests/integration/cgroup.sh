@@ -28,6 +28,8 @@ _cg_hook=
 _cgroup_cleanup() {
 	local rc=$? d p
 	set +e
+	# (a second signal must not cut the cleaning up short)
+	trap "" INT TERM
 	if [ -n "$CG_TOP" ] && [ -d "$CG_TOP" ]; then
 		while read -r d; do
 			echo 0 >"$d/cgroup.freeze"

@@ -44,6 +44,8 @@ track_pid() { _pids+=("$1"); }
 _cleanup() {
 	local rc=$?
 	set +e
+	# (a second signal must not cut the cleaning up short)
+	trap "" INT TERM
 	# a filesystem left frozen would keep its writers, and the unmount, waiting
 	local m
 	while read -r m; do
