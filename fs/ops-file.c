@@ -25,7 +25,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	if (r == 0 && t.kind != INO_KIND_FILE)
 		r = -EINVAL;
 	if (r == 0)
-		r = fd = target_open(v, &t, O_PATH | O_NOFOLLOW);
+		r = fd = target_open_path(v, &t);
 	if (r >= 0) {
 		n = readlinkat(fd, "", buf, sizeof(buf) - 1);
 		r = n < 0 ? -errno : 0;
@@ -59,11 +59,11 @@ static void set_read_mode(int fd, bool direct)
  * refuses it there, the file is read through its page cache. */
 static int open_direct(struct view *v, const struct target *t)
 {
-	int fd = target_open(v, t, DATA_FLAGS | O_DIRECT);
+	int fd = target_open_data(v, t, DATA_FLAGS | O_DIRECT);
 
 	if (fd != -EINVAL)
 		return fd;
-	fd = target_open(v, t, DATA_FLAGS);
+	fd = target_open_data(v, t, DATA_FLAGS);
 	if (fd >= 0)
 		set_read_mode(fd, false);
 	return fd;
@@ -129,6 +129,7 @@ struct node_open {
 	struct view *v;
 	fuse_ino_t ino;
 	const char *what;
+	bool fetched; /* out: opened to read what was fetched ahead into the page cache */
 };
 
 static int node_open(void *userdata)
@@ -139,22 +140,32 @@ static int node_open(void *userdata)
 
 	if (r == 0 && t.kind != INO_KIND_FILE)
 		r = -EISDIR;
-	if (r == 0)
+	if (r == 0 && o->v->fetch && fetchahead_has(o->v->fetch, &t.p)) {
+		o->fetched = true;
+		r = target_open_data(o->v, &t, DATA_FLAGS);
+	} else if (r == 0) {
 		r = open_direct(o->v, &t);
+	}
 	return r < 0 ? -target_errno(r, o->what, &t) : r;
 }
 
 /* The descriptor to serve a request on a file from: the one its OPEN made, or
  * (without OPEN) one shared through the view's descriptor cache. Hand it back
- * with file_fd_put(). Returns it or an errno < 0. */
-static int file_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, const char *what)
+ * with file_fd_put(). *fetched (unless NULL) tells whether it was opened now
+ * to read a file fetched ahead (fetchahead.h). Returns it or an errno < 0. */
+static int file_fd(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, const char *what,
+		   bool *fetched)
 {
 	struct view *v = view_of(req);
-	struct node_open o = { v, ino, what };
+	struct node_open o = { v, ino, what, false };
+	int fd;
 
 	if (!v->no_open)
 		return FH_FD(fi->fh);
-	return fdcache_get(v->files, ino, node_open, &o);
+	fd = fdcache_get(v->files, ino, node_open, &o);
+	if (fetched)
+		*fetched = o.fetched;
+	return fd;
 }
 
 static void file_fd_put(fuse_req_t req, fuse_ino_t ino, int fd)
@@ -170,7 +181,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 	struct bufpool *pool = view_of(req)->buffers;
 	size_t span = direct_read_span(off, size), skip = 0, len = 0;
 	char *buf = NULL;
-	bool pooled = span <= bufpool_size(pool);
+	bool pooled = span <= bufpool_size(pool), fetched = false;
 	int fd, r;
 
 	if (pooled)
@@ -181,10 +192,13 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = file_fd(req, ino, fi, "read");
+	fd = file_fd(req, ino, fi, "read", &fetched);
 	r = fd;
 	if (fd >= 0) {
 		r = direct_read(fd, buf, size, off, &skip, &len);
+		/* the view's cache keeps it now: the snapshot's need not */
+		if (fetched)
+			(void)posix_fadvise(fd, off - (off_t)skip, (off_t)span, POSIX_FADV_DONTNEED);
 		file_fd_put(req, ino, fd);
 		if (r < 0)
 			log_error("read of inode %#jx at %jd failed: %s", (uintmax_t)ino,
@@ -210,7 +224,7 @@ void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	int fd = file_fd(req, ino, fi, "lseek");
+	int fd = file_fd(req, ino, fi, "lseek", NULL);
 	off_t r;
 	int err;
 
@@ -252,7 +266,7 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t si
 		return;
 	}
 	if (r == 0)
-		r = fd = target_open(v, &t, O_PATH | O_NOFOLLOW);
+		r = fd = target_open_path(v, &t);
 	if (r < 0) {
 		fuse_reply_err(req, target_errno(r, "getxattr", &t));
 		return;

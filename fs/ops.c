@@ -122,7 +122,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, t.kind == INO_KIND_ROOT ? TIMEOUT_ROOT : TIMEOUT_FOREVER);
 		return;
 	}
-	fd = target_open(v, &t, O_PATH | O_NOFOLLOW);
+	fd = target_open_path(v, &t);
 	r = fd < 0 ? fd : file_attr(&t, fd, "", &st, &id);
 	if (r < 0) {
 		fuse_reply_err(req, target_errno(r, "getattr", &t));

@@ -85,7 +85,21 @@ static int dir_open(void *userdata)
 	return node_handle_open(o->mount_fd, o->handle, O_PATH | O_DIRECTORY);
 }
 
-int target_handle(struct view *v, const struct target *t, struct node_handle *ret)
+/* what a file target is found for */
+enum use {
+	USE_HANDLE, /* its handle, recorded for the node */
+	USE_DATA,   /* reading its data: the same, and the fetching ahead is told */
+	USE_PATH,   /* an O_PATH descriptor: a listed node stays listed */
+};
+
+/*
+ * Finds a file target: its handle in *ret (and for USE_PATH, the descriptor
+ * in *ret_fd). A node known by its listing alone is looked up by name
+ * through a descriptor of its directory, kept for the entries after it (a
+ * backup reads a directory's files one after the other).
+ */
+static int find(struct view *v, const struct target *t, enum use use, int flags,
+		struct node_handle *ret, int *ret_fd)
 {
 	char name[NAME_MAX + 1];
 	uint64_t dir_id;
@@ -99,25 +113,55 @@ int target_handle(struct view *v, const struct target *t, struct node_handle *re
 	r = node_table_handle(v->nodes, t->id, ret, name, &dir_id);
 	if (r != NODE_LISTED)
 		return r;
-	/* *ret is its directory's handle: find it there by name, through a
-	 * descriptor of the directory kept for the entries after it (a backup
-	 * reads a directory's files one after the other) */
+	/* (*ret is its directory's handle) */
 	fd = fdcache_get(v->files, dir_id, dir_open, &o);
 	if (fd < 0)
 		return fd;
+	if (use == USE_PATH) {
+		/* (a snapshot's names never change; the name is not followed) */
+		*ret_fd = openat(fd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+		r = *ret_fd < 0 ? -errno : NODE_LISTED;
+		fdcache_put(v->files, dir_id, fd);
+		return r;
+	}
 	r = node_handle_at(fd, name, ret);
+	if (r == 0 && use == USE_DATA && v->fetch)
+		fetchahead_note(v->fetch, dir_id, fd, name, &t->p);
 	fdcache_put(v->files, dir_id, fd);
 	if (r == 0)
 		node_table_set_handle(v->nodes, t->id, ret);
 	return r;
 }
 
-int target_open(struct view *v, const struct target *t, int flags)
+int target_handle(struct view *v, const struct target *t, struct node_handle *ret)
+{
+	return find(v, t, USE_HANDLE, 0, ret, NULL);
+}
+
+static int open_for(struct view *v, const struct target *t, int flags, enum use use)
 {
 	struct node_handle h;
-	int r = target_handle(v, t, &h);
+	int fd = -1;
+	int r = find(v, t, use, flags, &h, &fd);
 
+	if (r == NODE_LISTED)
+		return fd;
 	return r < 0 ? r : node_handle_open(t->vol->fd, &h, flags);
+}
+
+int target_open(struct view *v, const struct target *t, int flags)
+{
+	return open_for(v, t, flags, USE_HANDLE);
+}
+
+int target_open_data(struct view *v, const struct target *t, int flags)
+{
+	return open_for(v, t, flags, USE_DATA);
+}
+
+int target_open_path(struct view *v, const struct target *t)
+{
+	return open_for(v, t, O_PATH | O_NOFOLLOW, USE_PATH);
 }
 
 void synthetic_attr(struct view *v, const struct target *t, struct stat *st)

@@ -39,6 +39,17 @@ int target_handle(struct view *v, const struct target *t, struct node_handle *re
 
 /* Opens a file target's inode by its handle with `flags`. Returns a descriptor or -errno. */
 int target_open(struct view *v, const struct target *t, int flags);
+/* The same, to read its data: a file first opened since it was listed is
+ * told to the fetching ahead (fetchahead.h) with its directory. */
+int target_open_data(struct view *v, const struct target *t, int flags);
+/*
+ * An O_PATH descriptor of a file target (symlinks not followed), for its
+ * attributes, extended attributes or link text. A node known by its listing
+ * alone is opened by name in its directory and stays so: a backup that reads
+ * a file's extended attributes before its data still has the data READ
+ * tell the fetching ahead where the file is listed.
+ */
+int target_open_path(struct view *v, const struct target *t);
 
 /* Attributes of a synthetic target (root, set directory, current/, latest). */
 void synthetic_attr(struct view *v, const struct target *t, struct stat *st);

@@ -11,6 +11,7 @@
 #include "bufpool.h"
 #include "catalog.h"
 #include "fdcache.h"
+#include "fetchahead.h"
 #include "ino.h"
 #include "node.h"
 #include "passthrough.h"
@@ -75,6 +76,7 @@ struct view {
 	struct fdcache *files; /* descriptors of files being read without OPEN, and of their directories */
 	struct bufpool *buffers; /* what READs are read into */
 	struct statpool *stats; /* a second thread for the stats of a listing */
+	struct fetchahead *fetch; /* small files read ahead of their reader (NULL: none) */
 	struct passthrough *passthrough; /* NULL unless asked for (view_options) */
 	atomic_bool readahead_pending;
 };

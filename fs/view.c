@@ -119,6 +119,7 @@ static void view_teardown(struct view *v)
 	fdcache_free(v->files);
 	bufpool_free(v->buffers);
 	statpool_free(v->stats);
+	fetchahead_free(v->fetch);
 	passthrough_free(v->passthrough);
 	catalog_free(v->catalog);
 	pthread_cond_destroy(&v->stop_cond);
@@ -199,6 +200,9 @@ int view_run(const struct view_options *o, struct errbuf *eb)
 	r = statpool_new(&v.stats);
 	if (r < 0)
 		log_warning_errno(r, "cannot start a second thread for listings; they are served by one");
+	r = fetchahead_new(&v.fetch);
+	if (r < 0)
+		log_warning_errno(r, "cannot start the thread that reads small files ahead; they are read as asked");
 	atomic_store(&v.readahead_pending, true);
 	loop = fuse_loop_cfg_create();
 	if (!loop) {

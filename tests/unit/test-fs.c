@@ -3,10 +3,11 @@
  * Unit tests for the parts of fs/ that need no FUSE session: the inode number
  * layout, the node table with its file handles, the descriptor cache, the
  * read buffers and direct reads, finding a listed file through its
- * directory, and the passthrough additions to the FUSE protocol, checked byte
+ * directory, fetching small files ahead of their reader, and the passthrough additions to the FUSE protocol, checked byte
  * by byte against the layout of protocol 7.40 (Linux 6.9).
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -23,6 +24,7 @@
 #include "dir-reply.h"
 #include "direct-read.h"
 #include "fdcache.h"
+#include "fetchahead.h"
 #include "ino.h"
 #include "node.h"
 #include "passthrough-wire.h"
@@ -557,59 +559,142 @@ static void assert_opens(struct view *v, struct target *t, uint64_t id, int subf
 	close(fd);
 }
 
+/* A view of directory `dir` as a volume, with the files of its subdirectory "sub" listed. */
+struct listed_fixture {
+	struct view v;
+	struct view_volume vol;
+	struct target t;
+	int dfd, subfd;
+};
+
+/* Nodes 51 "a", 52 "b" and 53 "c" (a symlink) listed in "sub" (node 50). False when handles cannot be used here. */
+static bool listed_fixture_make(struct listed_fixture *x)
+{
+	struct node_handle dh;
+	struct node_dir *nd = NULL;
+	int r;
+
+	memset(x, 0, sizeof(*x));
+	x->vol.root_ino = UINT64_MAX;
+	x->t = (struct target){ .kind = INO_KIND_FILE, .vol = &x->vol, .p.file = 1 };
+	x->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(x->dfd, 0);
+	ck_assert_int_eq(mkdirat(x->dfd, "sub", 0755), 0);
+	x->subfd = openat(x->dfd, "sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(x->subfd, 0);
+	make_file(x->subfd, "a", "first\n");
+	make_file(x->subfd, "b", "second\n");
+	ck_assert_int_eq(symlinkat("a", x->subfd, "c"), 0);
+	r = node_handle_at(x->dfd, "sub", &dh);
+	if (!handles_supported(r, "name_to_handle_at"))
+		return false;
+	ck_assert_int_eq(r, 0);
+	x->vol.fd = x->dfd;
+	ck_assert_int_eq(node_table_new(&x->v.nodes), 0);
+	ck_assert_int_eq(fdcache_new(8, &x->v.files), 0);
+	ck_assert_int_eq(node_dir_new(50, &dh, &nd), 0);
+	ck_assert_int_eq(node_table_ref_listed(x->v.nodes, 51, nd, "a"), 0);
+	ck_assert_int_eq(node_table_ref_listed(x->v.nodes, 52, nd, "b"), 0);
+	ck_assert_int_eq(node_table_ref_listed(x->v.nodes, 53, nd, "c"), 0);
+	node_dir_unref(nd);
+	return true;
+}
+
+static void listed_fixture_free(struct listed_fixture *x)
+{
+	fdcache_free(x->v.files);
+	node_table_free(x->v.nodes);
+	fetchahead_free(x->v.fetch);
+	close(x->subfd);
+	close(x->dfd);
+}
+
+/* Whether node `id` is still known by its listing alone. */
+static bool still_listed(struct listed_fixture *x, uint64_t id)
+{
+	struct node_handle h;
+	char name[NAME_MAX + 1];
+
+	return node_table_handle(x->v.nodes, id, &h, name, NULL) == NODE_LISTED;
+}
+
 /* A listed file is found by name in its directory, through a descriptor of the
  * directory that stays in the view's cache for the directory's other files. */
 START_TEST(test_target_listed)
 {
-	struct view v = { 0 };
-	struct view_volume vol = { .root_ino = UINT64_MAX };
-	struct target t = { .kind = INO_KIND_FILE, .vol = &vol, .p.file = 1 };
-	struct node_handle dh, h;
-	struct node_dir *nd = NULL;
-	char name[NAME_MAX + 1];
-	int dfd, subfd, r;
+	struct listed_fixture x;
+	struct node_handle h;
+	int r;
 
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(dfd, 0);
-	ck_assert_int_eq(mkdirat(dfd, "sub", 0755), 0);
-	subfd = openat(dfd, "sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(subfd, 0);
-	make_file(subfd, "a", "first\n");
-	make_file(subfd, "b", "second\n");
-	r = node_handle_at(dfd, "sub", &dh);
-	if (!handles_supported(r, "name_to_handle_at"))
+	if (!listed_fixture_make(&x))
+		goto out;
+	/* the first file found opens its directory and keeps it */
+	x.t.id = 51;
+	r = target_handle(&x.v, &x.t, &h);
+	if (!handles_supported(r, "open_by_handle_at"))
 		goto out;
 	ck_assert_int_eq(r, 0);
-
-	vol.fd = dfd;
-	ck_assert_int_eq(node_table_new(&v.nodes), 0);
-	ck_assert_int_eq(fdcache_new(8, &v.files), 0);
-	ck_assert_int_eq(node_dir_new(50, &dh, &nd), 0);
-	ck_assert_int_eq(node_table_ref_listed(v.nodes, 51, nd, "a"), 0);
-	ck_assert_int_eq(node_table_ref_listed(v.nodes, 52, nd, "b"), 0);
-	node_dir_unref(nd);
-	/* the first file found opens its directory and keeps it */
-	t.id = 51;
-	r = target_handle(&v, &t, &h);
-	if (!handles_supported(r, "open_by_handle_at"))
-		goto out_view;
-	ck_assert_int_eq(r, 0);
-	ck_assert_uint_eq(fdcache_count(v.files), 1);
+	ck_assert_uint_eq(fdcache_count(x.v.files), 1);
 	/* the next finds it there; each opens its own file */
-	assert_opens(&v, &t, 52, subfd, "b");
-	ck_assert_uint_eq(fdcache_count(v.files), 1);
-	assert_opens(&v, &t, 51, subfd, "a");
+	assert_opens(&x.v, &x.t, 52, x.subfd, "b");
+	ck_assert_uint_eq(fdcache_count(x.v.files), 1);
+	assert_opens(&x.v, &x.t, 51, x.subfd, "a");
 	/* once found, a node opens by its own handle, without the directory */
-	ck_assert_int_eq(node_table_handle(v.nodes, 52, &h, name, NULL), 0);
-	fdcache_expire(v.files, 0);
-	assert_opens(&v, &t, 52, subfd, "b");
-	ck_assert_uint_eq(fdcache_count(v.files), 0);
-out_view:
-	fdcache_free(v.files);
-	node_table_free(v.nodes);
+	ck_assert(!still_listed(&x, 52));
+	fdcache_expire(x.v.files, 0);
+	assert_opens(&x.v, &x.t, 52, x.subfd, "b");
+	ck_assert_uint_eq(fdcache_count(x.v.files), 0);
 out:
-	close(subfd);
-	close(dfd);
+	listed_fixture_free(&x);
+}
+END_TEST
+
+/* An O_PATH descriptor of a listed file leaves it listed, and a symlink is not followed;
+ * reading a listed file's data tells the fetching ahead. */
+START_TEST(test_target_path)
+{
+	struct listed_fixture x;
+	struct stat want, got;
+	int fd;
+
+	if (!listed_fixture_make(&x))
+		goto out;
+	x.t.id = 51;
+	fd = target_open_path(&x.v, &x.t);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstatat(x.subfd, "a", &want, 0), 0);
+	ck_assert_int_eq(fstat(fd, &got), 0);
+	ck_assert_uint_eq(got.st_ino, want.st_ino);
+	close(fd);
+	ck_assert(still_listed(&x, 51));
+	x.t.id = 53;
+	fd = target_open_path(&x.v, &x.t);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &got), 0);
+	ck_assert(S_ISLNK(got.st_mode));
+	close(fd);
+	/* reading the data gives the node its handle, and the fetching ahead hears of it */
+	ck_assert_int_eq(fetchahead_new(&x.v.fetch), 0);
+	x.t.id = 51;
+	x.t.p.file = want.st_ino;
+	fd = target_open_data(&x.v, &x.t, O_RDONLY | O_CLOEXEC);
+	if (!handles_supported(fd, "open_by_handle_at"))
+		goto out;
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert(!still_listed(&x, 51));
+	for (int waited = 0; fetchahead_handled(x.v.fetch) == 0; waited++) {
+		ck_assert_int_lt(waited, 3000);
+		usleep(1000);
+	}
+	/* by its handle now */
+	fd = target_open_path(&x.v, &x.t);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &got), 0);
+	ck_assert_uint_eq(got.st_ino, want.st_ino);
+	close(fd);
+out:
+	listed_fixture_free(&x);
 }
 END_TEST
 
@@ -1305,6 +1390,183 @@ START_TEST(test_statpool_threads)
 }
 END_TEST
 
+/* --- fetching small files ahead --- */
+
+#define FETCH_FILES 40
+
+struct fetch_fixture {
+	int dfd;                            /* the directory */
+	char names[FETCH_FILES + 8][NAME_MAX + 1]; /* its entries, in listing order */
+	uint64_t ino[FETCH_FILES + 8];
+	bool regular[FETCH_FILES + 8];
+	bool small[FETCH_FILES + 8];       /* a regular file that may be fetched */
+	size_t n;
+};
+
+/* A directory of small files among a larger one, an empty one, a symlink and a subdirectory. */
+static void fetch_fixture_make(struct fetch_fixture *x)
+{
+	char name[32];
+	DIR *d;
+	struct dirent *e;
+	int fd;
+
+	memset(x, 0, sizeof(*x));
+	ck_assert_int_eq(mkdirat(AT_FDCWD, dir, 0755) == 0 || errno == EEXIST, 1);
+	x->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(x->dfd, 0);
+	for (int i = 0; i < FETCH_FILES; i++) {
+		snprintf(name, sizeof(name), "f%02d", i);
+		make_file(x->dfd, name, "fetched ahead\n");
+	}
+	fd = openat(x->dfd, "big", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, FETCHAHEAD_FILE_MAX + 1), 0);
+	close(fd);
+	make_file(x->dfd, "empty", "");
+	ck_assert_int_eq(symlinkat("f00", x->dfd, "link"), 0);
+	ck_assert_int_eq(mkdirat(x->dfd, "sub", 0755), 0);
+	/* the order the directory lists them in, which the fetching follows */
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		ck_assert_uint_lt(x->n, ARRAY_SIZE(x->names));
+		ck_assert_int_eq(fstatat(x->dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+		strcpy(x->names[x->n], e->d_name);
+		x->ino[x->n] = st.st_ino;
+		x->regular[x->n] = S_ISREG(st.st_mode);
+		x->small[x->n] = S_ISREG(st.st_mode) && st.st_size > 0 &&
+				 st.st_size <= FETCHAHEAD_FILE_MAX;
+		x->n++;
+	}
+	closedir(d);
+	ck_assert_uint_eq(x->n, FETCH_FILES + 4);
+}
+
+static struct ino_parts fetch_parts(const struct fetch_fixture *x, size_t i)
+{
+	return (struct ino_parts){ 1, 0, x->ino[i] };
+}
+
+/* Notes entry i as read (through an O_PATH descriptor, as the view has) and waits until it is handled. */
+static void fetch_note(struct fetchahead *f, const struct fetch_fixture *x, size_t i)
+{
+	struct ino_parts p = fetch_parts(x, i);
+	uint64_t before = fetchahead_handled(f);
+	int pathfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	ck_assert_int_ge(pathfd, 0);
+	fetchahead_note(f, 50, pathfd, x->names[i], &p);
+	close(pathfd);
+	for (int waited = 0; fetchahead_handled(f) == before; waited++) {
+		ck_assert_int_lt(waited, 5000);
+		usleep(1000);
+	}
+}
+
+/*
+ * Entries after `from` held as fetched: the small ones among the next `ahead`
+ * regular files (the larger and empty ones hold their place, unfetched), and
+ * nothing else.
+ */
+static void fetch_check(struct fetchahead *f, const struct fetch_fixture *x, size_t from,
+			unsigned int ahead)
+{
+	unsigned int regular = 0;
+
+	for (size_t i = 0; i < x->n; i++) {
+		struct ino_parts p = fetch_parts(x, i);
+		bool within = i > from && x->regular[i] && regular < ahead;
+
+		regular += within;
+		ck_assert_msg(fetchahead_has(f, &p) == (within && x->small[i]),
+			      "entry %zu '%s' (read up to %zu)", i, x->names[i], from);
+	}
+}
+
+/* Regular files after entry i, at most 32 (how far the fetching goes ahead). */
+static unsigned int fetch_ahead_of(const struct fetch_fixture *x, size_t i)
+{
+	unsigned int n = 0;
+
+	while (++i < x->n)
+		n += x->regular[i];
+	return n < 32 ? n : 32;
+}
+
+/* The first small file at or after entry i. */
+static size_t fetch_small_from(const struct fetch_fixture *x, size_t i)
+{
+	while (i < x->n && !x->small[i])
+		i++;
+	ck_assert_uint_lt(i, x->n);
+	return i;
+}
+
+/* Small regular files after the one read, up to 32 ahead, follow their reader. */
+START_TEST(test_fetchahead_follows)
+{
+	struct fetch_fixture x;
+	struct fetchahead *f = NULL;
+	struct ino_parts other;
+	size_t first, later;
+
+	fetch_fixture_make(&x);
+	ck_assert_int_eq(fetchahead_new(&f), 0);
+	first = fetch_small_from(&x, 0);
+	fetch_note(f, &x, first);
+	fetch_check(f, &x, first, fetch_ahead_of(&x, first));
+	ck_assert_uint_ge(fetchahead_fetched(f), 30);
+
+	/* the reader moves on three files: the ring moves with it */
+	later = fetch_small_from(&x, fetch_small_from(&x, fetch_small_from(&x, first + 1) + 1) + 1);
+	fetch_note(f, &x, later);
+	fetch_check(f, &x, later, fetch_ahead_of(&x, later));
+
+	/* the same file numbers in another set or volume were not fetched */
+	other = fetch_parts(&x, fetch_small_from(&x, later + 1));
+	other.set = 2;
+	ck_assert(!fetchahead_has(f, &other));
+	other.set = 1;
+	other.vol = 1;
+	ck_assert(!fetchahead_has(f, &other));
+	fetchahead_free(f);
+	fetchahead_free(NULL);
+	close(x.dfd);
+}
+END_TEST
+
+/* A reader out of the listing's order stops the fetching for the directory. */
+START_TEST(test_fetchahead_out_of_order)
+{
+	struct fetch_fixture x;
+	struct fetchahead *f = NULL;
+	size_t last, first;
+
+	fetch_fixture_make(&x);
+	ck_assert_int_eq(fetchahead_new(&f), 0);
+	/* the last small file first: nothing after it is small... */
+	last = x.n - 1;
+	while (!x.small[last])
+		last--;
+	first = fetch_small_from(&x, 0);
+	ck_assert_uint_lt(first, last);
+	fetch_note(f, &x, last);
+	fetch_check(f, &x, last, 0);
+	/* ...and then one before it, which the listing has passed: given up */
+	fetch_note(f, &x, first);
+	fetch_check(f, &x, first, 0);
+	fetch_note(f, &x, fetch_small_from(&x, first + 1));
+	fetch_check(f, &x, first, 0);
+	fetchahead_free(f);
+	close(x.dfd);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -1361,6 +1623,13 @@ static Suite *fs_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_handle_open);
 	tcase_add_test(tc, test_target_listed);
+	tcase_add_test(tc, test_target_path);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fetchahead");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_fetchahead_follows);
+	tcase_add_test(tc, test_fetchahead_out_of_order);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("passthrough");
