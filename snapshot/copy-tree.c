@@ -363,7 +363,10 @@ static int copy_symlink(struct copier *c, int src, int dst, const char *name, co
 	target[n] = '\0';
 	if (symlinkat(target, dst, name) < 0)
 		return fail(c, -errno, "create the copy of");
+	/* (by name: gone meanwhile, it may be back as something else) */
 	r = copy_meta_at(src, name, dst, name, st);
+	if (r == -ENOENT)
+		return -EAGAIN;
 	if (r < 0)
 		return fail(c, r, "copy the attributes of");
 	r = record(c, -1, dst, name, st);
