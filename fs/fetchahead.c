@@ -22,6 +22,12 @@
 #define AHEAD_BYTES (4u << 20)
 /* entries looked through for a file the reader asks for out of turn */
 #define SEEK_MAX 4096
+/*
+ * A reader that passes fetched files without reading them (an incremental
+ * backup reads only what changed) stops the fetching: once it has passed
+ * more than this, and twice as many as it read.
+ */
+#define WASTE_MIN (AHEAD / 4)
 /* a directory nobody reads from for this long is let go */
 #define IDLE_NS (2 * INT64_C(1000000000))
 #define QUEUE 64
@@ -47,6 +53,7 @@ struct stream {
 	bool dead;       /* the reader left the listing's order: nothing more is fetched */
 	int64_t used_ns;
 	/* the rest is the thread's alone */
+	unsigned int used, passed; /* fetched files read, and passed unread */
 	int fd;
 	bool eof;
 	size_t pos, len;
@@ -84,6 +91,7 @@ static void stream_end(struct stream *s)
 	s->fd = -1;
 	s->dir_id = 0;
 	s->dead = false;
+	s->used = s->passed = 0;
 	s->n = s->first = 0;
 	s->bytes = 0;
 }
@@ -169,6 +177,23 @@ static void stream_fill(struct fetchahead *f, struct stream *s)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* Drops the ring's first `count` files, counting the fetched ones as passed
+ * unread, and `last` more (the one the reader reached) as read; under the lock. */
+static void stream_drop(struct stream *s, unsigned int count, bool last)
+{
+	for (unsigned int k = 0; k < count + last; k++) {
+		const struct ahead *a = &s->ring[(s->first + k) % AHEAD];
+
+		s->bytes -= a->bytes;
+		if (a->fetched && k < count)
+			s->passed++;
+		else if (a->fetched)
+			s->used++;
+	}
+	s->first = (s->first + count + last) % AHEAD;
+	s->n -= count + last;
+}
+
 /* Drops the ring's files up to `file`, which the reader reached; false if it holds no such file. */
 static bool stream_pass(struct fetchahead *f, struct stream *s, uint64_t file)
 {
@@ -178,12 +203,8 @@ static bool stream_pass(struct fetchahead *f, struct stream *s, uint64_t file)
 	pthread_mutex_lock(&f->lock);
 	for (i = 0; i < s->n && !found; i++)
 		found = s->ring[(s->first + i) % AHEAD].file == file;
-	if (found) {
-		for (unsigned int k = 0; k < i; k++)
-			s->bytes -= s->ring[(s->first + k) % AHEAD].bytes;
-		s->first = (s->first + i) % AHEAD;
-		s->n -= i;
-	}
+	if (found)
+		stream_drop(s, i - 1, true);
 	pthread_mutex_unlock(&f->lock);
 	return found;
 }
@@ -194,8 +215,7 @@ static bool stream_seek(struct fetchahead *f, struct stream *s, const char *name
 	struct dirent64 *d;
 
 	pthread_mutex_lock(&f->lock);
-	s->n = s->first = 0;
-	s->bytes = 0;
+	stream_drop(s, s->n, false);
 	pthread_mutex_unlock(&f->lock);
 	for (unsigned int i = 0; i < SEEK_MAX && (d = stream_next(s)); i++)
 		if (strcmp(d->d_name, name) == 0)
@@ -223,7 +243,7 @@ static struct stream *stream_slot(struct fetchahead *f)
 static void handle(struct fetchahead *f, struct note *n)
 {
 	struct stream *s;
-	bool fresh = false;
+	bool fresh = false, lost;
 
 	pthread_mutex_lock(&f->lock);
 	s = stream_find(f, n->dir_id);
@@ -245,15 +265,13 @@ static void handle(struct fetchahead *f, struct note *n)
 		return;
 	}
 	pthread_mutex_unlock(&f->lock);
-	if (fresh || !stream_pass(f, s, n->p.file)) {
-		if (!stream_seek(f, s, n->name)) {
-			pthread_mutex_lock(&f->lock);
-			s->dead = true;
-			s->n = s->first = 0;
-			s->bytes = 0;
-			pthread_mutex_unlock(&f->lock);
-			return;
-		}
+	lost = (fresh || !stream_pass(f, s, n->p.file)) && !stream_seek(f, s, n->name);
+	if (lost || (s->passed > WASTE_MIN && s->passed > 2 * s->used)) {
+		pthread_mutex_lock(&f->lock);
+		s->dead = true;
+		stream_drop(s, s->n, false);
+		pthread_mutex_unlock(&f->lock);
+		return;
 	}
 	stream_fill(f, s);
 }

@@ -12,7 +12,9 @@
  * bounded number of files ahead of the reader; each note moves it along. The
  * view then reads a fetched file through the snapshot's page cache rather
  * than directly, and drops its pages there once read. A reader that does not
- * follow the listing's order soon stops the fetching for that directory.
+ * follow the listing's order, or passes fetched files without reading them
+ * (an incremental backup reads only what changed), soon stops the fetching
+ * for that directory.
  */
 #pragma once
 

@@ -1567,6 +1567,31 @@ START_TEST(test_fetchahead_out_of_order)
 }
 END_TEST
 
+/* A reader that passes many fetched files unread (an incremental backup) stops the fetching. */
+START_TEST(test_fetchahead_passed)
+{
+	struct fetch_fixture x;
+	struct fetchahead *f = NULL;
+	size_t first, far;
+
+	fetch_fixture_make(&x);
+	ck_assert_int_eq(fetchahead_new(&f), 0);
+	first = fetch_small_from(&x, 0);
+	fetch_note(f, &x, first);
+	/* the 20th small file after it: 19 fetched ones passed unread */
+	far = first;
+	for (int k = 0; k < 20; k++)
+		far = fetch_small_from(&x, far + 1);
+	fetch_note(f, &x, far);
+	fetch_check(f, &x, far, 0);
+	/* and it stays stopped */
+	fetch_note(f, &x, fetch_small_from(&x, far + 1));
+	fetch_check(f, &x, far, 0);
+	fetchahead_free(f);
+	close(x.dfd);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -1630,6 +1655,7 @@ static Suite *fs_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_fetchahead_follows);
 	tcase_add_test(tc, test_fetchahead_out_of_order);
+	tcase_add_test(tc, test_fetchahead_passed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("passthrough");
