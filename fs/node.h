@@ -6,9 +6,10 @@
  * directory listing and not opened since, the directory and its name there
  * (the handle is read when first wanted: a walk that only stats entries
  * never pays for it, and an O_PATH open, for attributes or extended
- * attributes, opens the name instead, see target_open_path()). No descriptor is kept per node, so a walk of millions
- * of files costs one small entry per cached inode and the table shrinks as
- * the kernel forgets. About 80 bytes per node.
+ * attributes, opens the name instead, see target_open_path()). No
+ * descriptor is kept per node, so a walk of millions of files costs one
+ * small entry per cached inode and the table shrinks as the kernel forgets.
+ * About 80 bytes per node.
  */
 #pragma once
 

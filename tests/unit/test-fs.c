@@ -649,6 +649,15 @@ out:
 }
 END_TEST
 
+/* Waits (3 s at most) until the fetching has handled more than `before` notes. */
+static void wait_handled(struct fetchahead *f, uint64_t before)
+{
+	for (int waited = 0; fetchahead_handled(f) == before; waited++) {
+		ck_assert_int_lt(waited, 3000);
+		usleep(1000);
+	}
+}
+
 /* An O_PATH descriptor of a listed file leaves it listed, and a symlink is not followed;
  * reading a listed file's data tells the fetching ahead. */
 START_TEST(test_target_path)
@@ -683,10 +692,7 @@ START_TEST(test_target_path)
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	ck_assert(!still_listed(&x, 51));
-	for (int waited = 0; fetchahead_handled(x.v.fetch) == 0; waited++) {
-		ck_assert_int_lt(waited, 3000);
-		usleep(1000);
-	}
+	wait_handled(x.v.fetch, 0);
 	/* by its handle now */
 	fd = target_open_path(&x.v, &x.t);
 	ck_assert_int_ge(fd, 0);
@@ -1462,10 +1468,7 @@ static void fetch_note(struct fetchahead *f, const struct fetch_fixture *x, size
 	ck_assert_int_ge(pathfd, 0);
 	fetchahead_note(f, 50, pathfd, x->names[i], &p);
 	close(pathfd);
-	for (int waited = 0; fetchahead_handled(f) == before; waited++) {
-		ck_assert_int_lt(waited, 5000);
-		usleep(1000);
-	}
+	wait_handled(f, before);
 }
 
 /*
